@@ -1,0 +1,28 @@
+"""The only place orderwatch reads the clock: the outermost entry points ask here for "today" and "now"."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+
+import pendulum
+
+__all__ = ["LONDON", "now", "today"]
+
+LONDON = "Europe/London"
+
+
+def today() -> date:
+    """Today's date in England and Wales (every deadline is a date there).
+
+    ``ORDERWATCH_TODAY=YYYY-MM-DD`` pins it (demos, rehearsals, tests of a known day).
+    """
+    pinned = os.environ.get("ORDERWATCH_TODAY")
+    if pinned:
+        return date.fromisoformat(pinned)
+    return pendulum.now(LONDON).date()
+
+
+def now() -> datetime:
+    """The instant, in UTC, for ``recorded_at`` stamps."""
+    return datetime.now(UTC)
