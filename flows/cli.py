@@ -168,8 +168,14 @@ def run(args: argparse.Namespace) -> Any:
 
         return up(db=getattr(args, "db", None), demo=args.demo, port=args.port)
     engine = make_engine(getattr(args, "db", None))
-    upgrade(engine)
-    book = Casebook(engine, load_policy(), clock=clock.now)
+    try:
+        upgrade(engine)
+        return _run_on(Casebook(engine, load_policy(), clock=clock.now), args)
+    finally:
+        engine.dispose()
+
+
+def _run_on(book: Casebook, args: argparse.Namespace) -> Any:
     today = clock.today()
     if args.command == "people":
         if args.people_command == "list":

@@ -1,0 +1,163 @@
+"""Fixtures: real SQLite and the machine's real PostgreSQL, the CLI run in-process, a standard cast of people.
+
+PostgreSQL is never skipped: if it cannot be reached the tests that need it fail, naming the URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from storage.casebook import Casebook
+from storage.db import make_engine, upgrade
+from storage.models import Base
+
+PG_URL = os.environ.get("ORDERWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+# user, role, manager — every role of PROCEDURES §5, with managers for the ownership and escalation chains
+CAST = [
+    ("hos1", "head_of_service", None),
+    ("tm1", "team_manager", "hos1"),
+    ("tm2", "team_manager", "hos1"),
+    ("sw1", "social_worker", "tm1"),
+    ("sw2", "social_worker", "tm2"),
+    ("irom1", "iro_manager", "hos1"),
+    ("iro1", "iro", "irom1"),
+    ("iro2", "iro", "irom1"),
+    ("su1", "safeguarding_unit", None),
+    ("legal1", "legal", None),
+    ("cpctm1", "cpc_team_manager", "hos1"),
+    ("cpc1", "cpc", "cpctm1"),
+]
+
+
+def _pg_admin_engine() -> sa.Engine:
+    engine = make_engine(PG_URL)
+    try:
+        with engine.connect() as c:
+            c.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({exc.orig}); the storage tests need it, never skip it")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A schema of its own on the real PostgreSQL (one per test worker), migrated once."""
+    admin = _pg_admin_engine()
+    schema = f"ow_test_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as c:
+        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as c:
+        c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "ow.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as c:
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as c:
+        c.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated, empty database: a SQLite file, or the PostgreSQL test schema emptied."""
+    if request.param == "sqlite":
+        target = tmp_path / "ow.db"
+        shutil.copy(sqlite_template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_url")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def book(engine: sa.Engine) -> Casebook:
+    """A casebook with the standard cast of people already added."""
+    casebook = Casebook(engine, clock=lambda: FIXED_NOW)
+    for user, role, manager in CAST:
+        casebook.add_person(user, role, manager, actor="test-setup")
+    return casebook
+
+
+@dataclass
+class Ran:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Cli = Callable[..., Ran]
+
+
+@pytest.fixture
+def cli(db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """Run ``orderwatch ...`` in-process against the test database, with ``--json``; people of CAST added."""
+    from flows.cli import main
+
+    monkeypatch.setenv("ORDERWATCH_ACTOR", "test-reader")
+
+    def run(*args: str, json_out: bool = True) -> Ran:
+        argv = [*args, "--db", db_url] + (["--json"] if json_out else [])
+        capsys.readouterr()
+        rc = main(argv)
+        captured = capsys.readouterr()
+        return Ran(rc, captured.out, captured.err)
+
+    for user, role, manager in CAST:
+        extra = ["--manager", manager] if manager else []
+        assert run("people", "add", user, "--role", role, *extra).rc == 0
+    return run
+
+
+def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: to prove a refusal changed nothing."""
+    engine = make_engine(url)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as c:
+        for table in Base.metadata.sorted_tables:
+            rows = c.execute(sa.select(table)).all()
+            out[table.name] = sorted(tuple(map(repr, r)) for r in rows)
+    engine.dispose()
+    return out
