@@ -202,7 +202,9 @@ def _run_on(book: Casebook, args: argparse.Namespace) -> Any:
     if args.command == "sweep":
         if args.batch_size < 1:
             raise Refused("--batch-size must be at least 1")
-        return book.sweep(args.as_of or today, batch_size=args.batch_size).as_dict()
+        # A sweep for a future date would call deadlines missed before their day is over.
+        as_of = _not_future(args.as_of or today, "--as-of")
+        return book.sweep(as_of, batch_size=args.batch_size).as_dict()
     if args.command == "show":
         return book.show(args.ref, _reader(args.actor))
     if args.command == "history":
@@ -231,11 +233,21 @@ def _fingerprint(case: Any) -> Any:
 
 
 def _print_human(result: Any) -> None:
+    """Plain text for people: one line per item; nested detail only in --json."""
     if isinstance(result, str):
         print(result)
     elif isinstance(result, list):
         for item in result:
-            print("  ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], {})))
+            if "seq" in item:  # a history entry
+                what = item["event"] + (f" (escalation {item['escalation_no']})" if "escalation_no" in item else "")
+                moved = f"{item['from'] or '-'} -> {item['to']}"
+                effects = "; ".join(f"{k}: {', '.join(str(x) for x in v)}" for k, v in item["consequences"].items())
+                print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {item['actor']} [{item['source']}]"
+                      + (f"\n      {effects}" if effects else ""))  # fmt: skip
+            else:
+                print("  ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], {})))
+        if not result:
+            print("(none)")
     else:
         print(json.dumps(result, indent=2, default=str))
 

@@ -69,6 +69,7 @@ UNKNOWN_PERSON = "unknown person {user!r} (add them with 'orderwatch people add'
 ROLE_NOT_ALLOWED = "{user} ({role}) may not {event}: allowed roles are {allowed}"
 NOT_THE_OWNER = "{event} belongs to the allocated {label} {owner}: only they or their manager may fire it, not {user}"
 SO_CHILD_TOO_OLD = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3)): aged {age} on {on}"
+SO_CHILD_TOO_OLD_PUBLIC = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3))"
 SO_EXPIRY_TOO_LATE = "a supervision order runs at most one year (CA89 Sch 3 para 6(1)): expiry no later than {limit}"
 
 
@@ -180,10 +181,13 @@ class Casework:
             raise Refused(f"order date {reg.order_date} is in the future (registered on {on})")
         if reg.dob is not None:
             if reg.dob > reg.order_date:
-                raise Refused(f"date of birth {reg.dob} is after the order date {reg.order_date}")
+                raise Refused(
+                    f"date of birth {reg.dob} is after the order date {reg.order_date}",
+                    public="the date of birth is after the order date",
+                )
             age = age_on(reg.dob, reg.order_date)
             if age >= SO_MAX_AGE_AT_ORDER:
-                raise Refused(SO_CHILD_TOO_OLD.format(age=age, on=reg.order_date))
+                raise Refused(SO_CHILD_TOO_OLD.format(age=age, on=reg.order_date), public=SO_CHILD_TOO_OLD_PUBLIC)
         year_end = end_of_month(reg.order_date, SO_MONTHS)
         if reg.expiry is not None:
             if reg.expiry <= reg.order_date:
@@ -197,7 +201,10 @@ class Casework:
             raise Refused(f"notified on {notified} is in the future (registered on {on})")
         expiry = so_expiry(reg.order_date, reg.expiry, reg.dob)
         if expiry < notified:
-            raise Refused(f"the order expired on {expiry}, before it was notified ({notified})")
+            raise Refused(
+                f"the order expired on {expiry}, before it was notified ({notified})",
+                public="the order expired before it was notified",
+            )
         sw = self._social_worker(reg.social_worker, person)
         case = CaseFile(
             ref=reg.ref,
@@ -247,7 +254,10 @@ class Casework:
         if reg.issued is not None and reg.issued > reg.iso_date:
             raise Refused(f"issue date {reg.issued} is after the ISO date {reg.iso_date}")
         if reg.dob is not None and reg.dob > reg.iso_date:
-            raise Refused(f"date of birth {reg.dob} is after the ISO date {reg.iso_date}")
+            raise Refused(
+                f"date of birth {reg.dob} is after the ISO date {reg.iso_date}",
+                public="the date of birth is after the ISO date",
+            )
         dates: dict[str, date] = {"iso_date": reg.iso_date, "next_review": reg.next_review}
         for name in ("last_review", "icpc", "issued", "cmh", "irh", "final_hearing"):
             value = getattr(reg, name)

@@ -1,5 +1,6 @@
 """A child on a Child Protection plan who is also under an Interim Supervision Order (PROCEDURES §3; Bradford guide).
 
+>>> from machines.supervision_order import CaseState
 >>> sm = CpIsoMachine(model=CaseState(CpIsoState.discussion_pending))
 >>> sm.send("hold_three_way_discussion", fields={"decision": "concurrent"}, case=None, on=None)
 >>> sm.model.state
@@ -47,6 +48,7 @@ PROCEEDINGS_EXTENSION_WEEKS = 8  # each court extension of the 26-week limit is 
 PROCEEDINGS_EXTENSION_TOO_LONG = "a court extension of proceedings is at most 8 weeks at a time: no later than {limit}"
 PROCEEDINGS_EXTENSION_NOT_LATER = "the new 26-week date {new} must be later than the current one {current}"
 NO_ISSUE_DATE = "this case has no issue date, so no 26-week date to extend (register it with --issued)"
+SO_CHILD_TOO_OLD_PUBLIC = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3))"
 SO_CHILD_TOO_OLD = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3)): aged {age} on {on}"
 
 
@@ -134,7 +136,7 @@ class CpIsoMachine(StateMachine):
         if fields.get("outcome") == "supervision_order" and case.dob is not None:
             age = age_on(case.dob, on)
             if age >= SO_MAX_AGE_AT_ORDER:
-                raise Refused(SO_CHILD_TOO_OLD.format(age=age, on=on))
+                raise Refused(SO_CHILD_TOO_OLD.format(age=age, on=on), public=SO_CHILD_TOO_OLD_PUBLIC)
 
     def proceedings_extension_allowed(self, case: CaseFile, fields: dict[str, Any]) -> None:
         current = case.dates.get("twenty_six_weeks")

@@ -8,5 +8,16 @@ __all__ = ["Refused"]
 class Refused(Exception):
     """A request the rules refuse: bad input, unknown case or person, an illegal event, an actor not allowed.
 
-    The message is one line that names the rule; callers exit 2 and change nothing.
+    The message is one line that names the rule; callers exit 2 and change nothing. ``public`` is the same refusal
+    without anything derived from the child's personal data (an age, a date of birth, a date computed from it):
+    it is what may leave the authority's database, e.g. into Prefect's run history.
+
+    >>> Refused("aged 17 on 2026-01-15", public="aged 17 or over").public
+    'aged 17 or over'
+    >>> Refused("unknown case 'SO-1'").public
+    "unknown case 'SO-1'"
     """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = message if public is None else public

@@ -2,6 +2,7 @@
 
 ``raised`` → ``acknowledged`` → ``resolved``; or ``raised``/``acknowledged`` → ``escalated`` one level up → ``resolved``.
 
+>>> from machines.supervision_order import CaseState
 >>> sm = EscalationMachine(model=CaseState(EscalationState.raised))
 >>> sm.send("escalate", raised_to="team_manager")
 >>> sm.model.state

@@ -68,6 +68,9 @@ REVIEW_AFTER_LIMIT = (
 HOS_MUST_ATTEND = (
     "the Head of Service must attend the reconvened meeting after no progress at two weeks (hos_attended=true)"
 )
+EXTENSION_PAST_LIMIT_PUBLIC = (
+    "an extension may not run past the end of month 36 nor past the day before the 18th birthday"
+)
 DISTRIBUTION_INCOMPLETE = (
     "minutes distribution must include the participants, the Team Manager and the Head of Service: {missing}"
 )
@@ -169,4 +172,8 @@ class SupervisionOrderMachine(StateMachine):
             raise Refused(EXTENSION_NOT_LATER.format(new=new, current=current))
         limit = extension_limit(case.dates["order_date"], case.dob)
         if new > limit:
-            raise Refused(EXTENSION_PAST_LIMIT.format(limit=limit))
+            # The limit may be the day before the 18th birthday: keep it out of anything that leaves the database.
+            raise Refused(
+                EXTENSION_PAST_LIMIT.format(limit=limit),
+                public=EXTENSION_PAST_LIMIT_PUBLIC,
+            )

@@ -1,0 +1,161 @@
+"""``make demo``: a scripted caseload through the real CLI on a fresh SQLite file, so a newcomer sees the system work.
+
+Generated identifiers only (no real personal data). "Today" is pinned to 2027-02-01 so the story can run past the
+first order's expiry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import redirect_stdout
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from flows.cli import main
+
+__all__ = ["PEOPLE", "run_demo"]
+
+DEMO_TODAY = "2027-02-01"
+PEOPLE = [
+    ("hos.demo", "head_of_service", None),
+    ("tm.demo", "team_manager", "hos.demo"),
+    ("sw.demo", "social_worker", "tm.demo"),
+    ("irom.demo", "iro_manager", "hos.demo"),
+    ("iro.demo", "iro", "irom.demo"),
+    ("su.demo", "safeguarding_unit", None),
+    ("legal.demo", "legal", None),
+    ("cpctm.demo", "cpc_team_manager", "hos.demo"),
+    ("cpc.demo", "cpc", "cpctm.demo"),
+]
+
+# (what is happening, the command) — a Supervision Order through urgent review, Head-of-Service escalation and
+# step-down to expiry; a CP + ISO case through the 3-way discussion, a midway check, a disagreement, a review and a
+# final hearing that makes a Supervision Order (which opens a linked SO case).
+STORY: list[tuple[str, list[str]]] = [
+    ("The court makes a Supervision Order; the social worker notifies the Safeguarding Unit",
+     ["so", "register", "--case", "SO-DEMO-1", "--child", "CHILD-0001", "--order-date", "2026-01-15",
+      "--notified-on", "2026-01-16", "--social-worker", "sw.demo", "--actor", "sw.demo"]),
+    ("A named IRO is allocated", ["fire", "SO-DEMO-1", "allocate_iro", "--actor", "su.demo", "--on", "2026-01-20",
+                                  "--set", "iro=iro.demo"]),
+    ("The case summary is rewritten", ["fire", "SO-DEMO-1", "record_case_summary", "--actor", "sw.demo", "--on",
+                                       "2026-01-22", "--set", "other_orders=none", "court_wording=support contact",
+                                       "plan=to_follow"]),
+    ("The first CIN meeting is held", ["fire", "SO-DEMO-1", "record_first_cin_meeting", "--actor", "sw.demo",
+                                       "--on", "2026-02-03"]),
+    ("The IRO's quality check fails: an immediate escalation to management",
+     ["fire", "SO-DEMO-1", "fail_quality_check", "--actor", "iro.demo", "--on", "2026-02-10", "--set",
+      "findings=plan actions are not SMART"]),
+    ("Management confirms the agreed actions are applied", ["fire", "SO-DEMO-1", "confirm_remedial_action",
+                                                            "--actor", "tm.demo", "--on", "2026-02-13", "--set",
+                                                            "note=actions re-agreed"]),
+    ("The month-9 review is scheduled", ["fire", "SO-DEMO-1", "schedule_review", "--actor", "iro.demo", "--on",
+                                         "2026-09-01", "--set", "review_on=2026-10-01"]),
+    ("The review is inconclusive: urgent review", ["fire", "SO-DEMO-1", "hold_review", "--actor", "iro.demo",
+                                                   "--on", "2026-10-01", "--set", "outcome=inconclusive"]),
+    ("The minutes of that meeting are issued", ["fire", "SO-DEMO-1", "issue_minutes", "--actor", "iro.demo", "--on",
+                                                "2026-10-08", "--set", "distribution=tm.demo,hos.demo,sw.demo,iro.demo"]),
+    ("No progress by two weeks: the daily sweep escalates to the Head of Service",
+     ["sweep", "--as-of", "2026-10-20"]),
+    ("The meeting is reconvened with the Head of Service: step down",
+     ["fire", "SO-DEMO-1", "hold_reconvened_review", "--actor", "iro.demo", "--on", "2026-10-28", "--set",
+      "outcome=step_down", "hos_attended=true"]),
+    ("Minutes issued to participants, Team Manager and Head of Service",
+     ["fire", "SO-DEMO-1", "issue_minutes", "--actor", "iro.demo", "--on", "2026-11-03", "--set",
+      "distribution=tm.demo,hos.demo,sw.demo,iro.demo"]),
+    ("The Head of Service decides to step down", ["fire", "SO-DEMO-1", "decide_step_down", "--actor", "hos.demo",
+                                                  "--on", "2026-11-10"]),
+    ("A CP + ISO case: the ISO is granted for a child on a CP plan",
+     ["cp-iso", "register", "--case", "CP-DEMO-1", "--child", "CHILD-0002", "--iso-date", "2026-06-01",
+      "--next-review", "2026-08-20", "--last-review", "2026-05-20", "--issued", "2026-04-01", "--cmh", "2026-06-15",
+      "--irh", "2026-08-28", "--social-worker", "sw.demo", "--actor", "sw.demo"]),
+    ("The social worker makes the CPC aware", ["fire", "CP-DEMO-1", "inform_cpc", "--actor", "sw.demo", "--on",
+                                               "2026-06-02"]),
+    ("3-way discussion: CP plan and ISO run concurrently", ["fire", "CP-DEMO-1", "hold_three_way_discussion",
+                                                            "--actor", "cpc.demo", "--on", "2026-06-05", "--set",
+                                                            "decision=concurrent", "case_note=CN-0001"]),
+    ("The Children's Guardian is invited to the review", ["fire", "CP-DEMO-1", "invite_guardian", "--actor",
+                                                          "cpc.demo", "--on", "2026-07-20"]),
+    ("A disagreement about whether the CP plan should remain", ["fire", "CP-DEMO-1", "raise_disagreement", "--actor",
+                                                                "tm.demo", "--on", "2026-07-21", "--set",
+                                                                "note=TM considers ISO oversight sufficient"]),
+    ("The CP review continues the plan", ["fire", "CP-DEMO-1", "hold_cp_review", "--actor", "cpc.demo", "--on",
+                                          "2026-08-20", "--set", "outcome=continue_plan", "next_review=2026-11-20"]),
+    ("The final hearing makes a Supervision Order: a linked SO case opens",
+     ["fire", "CP-DEMO-1", "record_final_hearing", "--actor", "legal.demo", "--on", "2026-09-25", "--set",
+      "outcome=supervision_order"]),
+    ("The new Supervision Order gets its IRO", ["fire", "CP-DEMO-1-SO", "allocate_iro", "--actor", "su.demo", "--on",
+                                                "2026-09-29", "--set", "iro=iro.demo"]),
+    ("The first CIN meeting under the new order", ["fire", "CP-DEMO-1-SO", "record_first_cin_meeting", "--actor",
+                                                   "sw.demo", "--on", "2026-10-14"]),
+    ("The IRO's quality check passes", ["fire", "CP-DEMO-1-SO", "pass_quality_check", "--actor", "iro.demo", "--on",
+                                        "2026-10-20"]),
+    ("The daily sweep runs past the first order's expiry", ["sweep", "--as-of", "2027-01-20"]),
+]  # fmt: skip
+
+
+def _cli(args: Sequence[str], db: str, *, quiet: bool = False) -> Any:
+    buffer = StringIO()
+    with redirect_stdout(buffer):
+        rc = main([*args, "--db", db, "--json"])
+    if rc != 0:
+        raise SystemExit(f"demo step failed ({rc}): orderwatch {' '.join(args)}")
+    return json.loads(buffer.getvalue())
+
+
+def run_demo(db_path: Path, *, echo: bool = True) -> str:
+    """Load the demo caseload into a fresh SQLite file; returns its URL."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    db = f"sqlite:///{db_path}"
+    os.environ.setdefault("ORDERWATCH_TODAY", DEMO_TODAY)
+    os.environ.setdefault("ORDERWATCH_ACTOR", "demo")
+    say = print if echo else (lambda *a, **k: None)
+    for user, role, manager in PEOPLE:
+        _cli(["people", "add", user, "--role", role, *(["--manager", manager] if manager else [])], db)
+    say(f"People: {', '.join(f'{u} ({r})' for u, r, _ in PEOPLE)}\n")
+    for what, args in STORY:
+        result = _cli(args, db)
+        if args[0] == "fire":
+            say(
+                f"- {what}\n    {result['case']}: {result['from']} -> {result['to']} ({result['event']}, {result['on']})"
+            )
+        elif args[0] == "sweep":
+            say(f"- {what}\n    sweep as of {result['as_of']}: {result['passed']} deadline(s) passed, "
+                f"{result['escalations_raised']} escalation(s) raised")  # fmt: skip
+        else:
+            say(f"- {what}\n    {result['case']} opened: {result['state']}")
+        if args[:3] == ["fire", "SO-DEMO-1", "fail_quality_check"]:
+            esc = _cli(["show", "SO-DEMO-1"], db)["escalations"][-1]["id"]
+            _cli(["fire", esc, "acknowledge", "--actor", "tm.demo", "--on", "2026-02-11"], db)
+            _cli(["fire", esc, "resolve", "--actor", "tm.demo", "--on", "2026-02-12", "--set",
+                  "note=actions re-agreed with the family"], db)  # fmt: skip
+            say(f"    {esc} acknowledged and resolved by the Team Manager")
+    return db
+
+
+def _print_section(title: str, args: list[str], db: str) -> None:
+    print(f"\n== {title}: orderwatch {' '.join(args)}")
+    main([*args, "--db", db])
+
+
+def demo() -> int:
+    db_path = Path("var/demo.db")
+    db_path.parent.mkdir(exist_ok=True)
+    print(f"orderwatch demo on {db_path} (today pinned to {DEMO_TODAY})\n")
+    db = run_demo(db_path)
+    _print_section("Worklist for the year ahead", ["worklist", "--as-of", "2027-01-20", "--within", "365"], db)
+    _print_section("Open escalations", ["escalations", "--open"], db)
+    for ref in ("SO-DEMO-1", "CP-DEMO-1", "CP-DEMO-1-SO"):
+        print(f"\n== {ref}")
+        shown = _cli(["show", ref], db)
+        print(f"   state {shown['state']}; dates {shown['dates']}; links {shown['links']}")
+    _print_section("History of SO-DEMO-1", ["history", "SO-DEMO-1"], db)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(demo())

@@ -1,0 +1,36 @@
+"""The README shows each machine as the code draws it, and the diagram command's formats work."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from flows.diagrams import MACHINES, render
+from flows.readme import README, diagram_blocks
+from machines.errors import Refused
+
+
+def test_readme_diagrams_are_what_the_code_generates() -> None:
+    blocks = diagram_blocks(README.read_text(encoding="utf-8"))
+    assert set(blocks) == set(MACHINES), "README.md must show every machine (run: python -m flows.readme)"
+    for name, body in blocks.items():
+        assert body == render(name), f"README's {name} diagram is stale: run `python -m flows.readme`"
+
+
+@pytest.mark.parametrize("name", sorted(MACHINES))
+def test_every_state_appears_in_each_format(name: str) -> None:
+    states = [s.id for s in MACHINES[name].states]
+    mermaid, dot = render(name, "mermaid"), render(name, "dot")
+    assert mermaid.startswith("stateDiagram-v2")
+    assert dot.startswith("digraph")
+    for state in states:
+        assert state in mermaid and state in dot
+
+
+def test_svg_is_drawn_by_graphviz_or_refused_with_the_way_to_get_it() -> None:
+    if shutil.which("dot"):
+        assert "<svg" in render("escalation", "svg")
+    else:
+        with pytest.raises(Refused, match="apt-get install graphviz"):
+            render("escalation", "svg")
