@@ -11,13 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from contextlib import redirect_stdout
+from datetime import date
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from flows.cli import main
 
-__all__ = ["PEOPLE", "run_demo"]
+__all__ = ["PEOPLE", "load_demo", "run_demo"]
 
 DEMO_TODAY = "2027-02-01"
 PEOPLE = [
@@ -113,11 +114,41 @@ def run_demo(db_path: Path, *, echo: bool = True) -> str:
     db = f"sqlite:///{db_path}"
     os.environ.setdefault("ORDERWATCH_TODAY", DEMO_TODAY)
     os.environ.setdefault("ORDERWATCH_ACTOR", "demo")
+    _story(db, echo=echo)
+    return db
+
+
+def load_demo(db: str, until: date) -> None:
+    """Load the demo caseload into an existing (empty) database: the steps dated up to ``until`` (today), so that
+    people can go on from there with today's date. The environment is left as it was."""
+    saved = {k: os.environ.get(k) for k in ("ORDERWATCH_TODAY", "ORDERWATCH_ACTOR")}
+    os.environ["ORDERWATCH_TODAY"], os.environ["ORDERWATCH_ACTOR"] = until.isoformat(), "demo"
+    try:
+        _story(db, echo=False, until=until)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _step_date(args: list[str]) -> date | None:
+    for flag in ("--on", "--as-of", "--notified-on", "--iso-date"):
+        if flag in args:
+            return date.fromisoformat(args[args.index(flag) + 1])
+    return None
+
+
+def _story(db: str, *, echo: bool, until: date | None = None) -> None:
     say = print if echo else (lambda *a, **k: None)
     for user, role, manager in PEOPLE:
         _cli(["people", "add", user, "--role", role, *(["--manager", manager] if manager else [])], db)
     say(f"People: {', '.join(f'{u} ({r})' for u, r, _ in PEOPLE)}\n")
     for what, args in STORY:
+        when = _step_date(args)
+        if until is not None and when is not None and when > until:
+            continue
         result = _cli(args, db)
         if args[0] == "fire":
             say(
@@ -134,7 +165,6 @@ def run_demo(db_path: Path, *, echo: bool = True) -> str:
             _cli(["fire", esc, "resolve", "--actor", "tm.demo", "--on", "2026-02-12", "--set",
                   "note=actions re-agreed with the family"], db)  # fmt: skip
             say(f"    {esc} acknowledged and resolved by the Team Manager")
-    return db
 
 
 def _print_section(title: str, args: list[str], db: str) -> None:

@@ -34,7 +34,16 @@ from machines.model import (
     Source,
 )
 from machines.policy import DEFAULT_POLICY, Policy
-from storage.models import AccessRecord, CaseRow, DeadlineRow, EscalationRow, EventRow, PersonChange, PersonRow
+from storage.models import (
+    AccessRecord,
+    CaseRow,
+    DeadlineRow,
+    EscalationRow,
+    EventRow,
+    NotificationRow,
+    PersonChange,
+    PersonRow,
+)
 
 __all__ = ["Casebook", "Conflict", "SweepReport", "escalation_id", "parse_escalation_id"]
 
@@ -331,12 +340,13 @@ class Casebook:
                     local.timers[entry.event] += 1
                 if entry.consequences.get("missed"):
                     local.missed[kind] += 1
-                for _no, reason, to in entry.consequences.get("raised", []):
+                for no, reason, to in entry.consequences.get("raised", []):
                     local.escalations[reason] += 1
                     local.notices.append(
                         {
                             "type": "escalation.raised",
                             "case": loaded.case.ref,
+                            "escalation_no": no,
                             "reason": reason,
                             "raised_to": to,
                             "on": entry.happened_on.isoformat(),
@@ -371,6 +381,83 @@ class Casebook:
         report.notices.extend(local.notices)
         report.batches += 1
         return len(ids)
+
+    # -- notifications -------------------------------------------------------------------------------------------
+
+    def notify_escalation(self, esc_id: int, source: str) -> list[str]:
+        """Record a notification for each person the escalation is now raised to; idempotent. Returns them."""
+
+        def op(session: Session) -> list[str]:
+            esc = session.get(EscalationRow, esc_id)
+            if esc is None:
+                raise Refused(f"unknown escalation {escalation_id(esc_id)}")
+            case = session.get(CaseRow, esc.case_id)
+            assert case is not None
+            recipients = self._recipients(session, Role(esc.raised_to), case.people)
+            already = set(
+                session.scalars(select(NotificationRow.recipient).where(NotificationRow.escalation_id == esc_id))
+            )
+            now = self.clock()
+            for user in recipients:
+                if user not in already:
+                    session.add(
+                        NotificationRow(
+                            escalation_id=esc_id,
+                            case_ref=case.ref,
+                            recipient=user,
+                            role=esc.raised_to,
+                            reason=esc.reason,
+                            created_at=now,
+                            source=source,
+                        )
+                    )
+            return recipients
+
+        result: list[str] = self._retrying(op)
+        return result
+
+    def escalation_row_id(self, ref: str, no: int) -> int:
+        """The public id of a case's escalation number ``no``."""
+        with Session(self.engine) as session:
+            case_id = self._case_id(session, ref)
+            found = session.scalar(
+                select(EscalationRow.id).where(EscalationRow.case_id == case_id, EscalationRow.no == no)
+            )
+            if found is None:
+                raise Refused(f"case {ref!r} has no escalation number {no}")
+            return found
+
+    @staticmethod
+    def _recipients(session: Session, role: Role, case_people: Mapping[str, str]) -> list[str]:
+        """The named person where the case knows them (the allocated worker's manager, and up); else every holder
+        of the role."""
+        people = {p.user: p for p in session.scalars(select(PersonRow))}
+        for start in (case_people.get("social_worker"), case_people.get("iro")):
+            seen: set[str] = set()
+            user = start
+            while user is not None and user in people and user not in seen:
+                seen.add(user)
+                if people[user].role == role.value:
+                    return [user]
+                user = people[user].manager
+        return sorted(u for u, p in people.items() if p.role == role.value)
+
+    def notifications(self, recipient: str | None = None) -> list[dict[str, Any]]:
+        with Session(self.engine) as session:
+            query = select(NotificationRow).order_by(NotificationRow.id)
+            if recipient is not None:
+                query = query.where(NotificationRow.recipient == recipient)
+            return [
+                {
+                    "escalation": escalation_id(n.escalation_id),
+                    "case": n.case_ref,
+                    "recipient": n.recipient,
+                    "role": n.role,
+                    "reason": n.reason,
+                    "source": n.source,
+                }
+                for n in session.scalars(query)
+            ]
 
     # -- reads -----------------------------------------------------------------------------------------------------
 

@@ -24,7 +24,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AccessRecord", "Base", "CaseRow", "DeadlineRow", "EscalationRow", "EventRow", "PersonChange", "PersonRow"]
+__all__ = [
+    "AccessRecord",
+    "Base",
+    "CaseRow",
+    "DeadlineRow",
+    "EscalationRow",
+    "EventRow",
+    "NotificationRow",
+    "PersonChange",
+    "PersonRow",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -160,3 +170,19 @@ class AccessRecord(Base):
     what: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationRow(Base):
+    """A notice for a person: written when an escalation is raised to them (by the Prefect automation)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("escalation_id", "recipient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
+    case_ref: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(ForeignKey("people.user"))
+    role: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(80))

@@ -1,0 +1,50 @@
+"""The daily caseload report and the escalation notifications (the target of the shipped Automation)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.runtime import casebook, public, run_id, scheduled_date
+from flows.views import publish_summary, publish_worklist
+from machines.errors import Refused
+from storage.casebook import escalation_id
+
+__all__ = ["caseload_report", "notify_escalation"]
+
+
+@flow(name="caseload-report", flow_run_name="report-{as_of}")
+def caseload_report(as_of: date | None = None) -> dict[str, Any]:
+    """Cases by state, overdue and due-this-week work, open escalations by reason: for the Head of Service."""
+    day = as_of or scheduled_date()
+    book = casebook()
+    worklist = publish_worklist(book, day)
+    open_escalations = book.escalations(open_only=True)
+    by_reason = Counter(e["reason"] for e in open_escalations)
+    by_state = book.counts_by_state()
+    facts = {
+        "cases": sum(n for states in by_state.values() for n in states.values()),
+        "overdue items": sum(1 for w in worklist if w["status"] == "overdue"),
+        "due within 7 days": sum(1 for w in worklist if w["status"] == "due"),
+        "open escalations": len(open_escalations),
+        "open escalations by reason": ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) or "none",
+    }
+    publish_summary(f"Caseload as of {day.isoformat()}", "orderwatch-caseload", facts, by_state)
+    get_run_logger().info("caseload as of %s: %s", day, facts)
+    return {"as_of": day.isoformat(), **facts}
+
+
+@flow(name="notify-escalation", flow_run_name="notify-{case_ref}-{escalation_no}")
+def notify_escalation(case_ref: str, escalation_no: int) -> dict[str, Any]:
+    """Record a notification for the person (or role) an escalation is raised to."""
+    book = casebook()
+    try:
+        esc = book.escalation_row_id(case_ref, escalation_no)
+        recipients = book.notify_escalation(esc, source=run_id() or "manual")
+    except Refused as exc:
+        raise public(exc) from None
+    get_run_logger().info("%s of %s: %d notification(s) recorded", escalation_id(esc), case_ref, len(recipients))
+    return {"escalation": escalation_id(esc), "case": case_ref, "notified": len(recipients)}

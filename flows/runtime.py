@@ -1,0 +1,69 @@
+"""What every flow shares: the casebook on orderwatch's own database, and the run's identity.
+
+Prefect sees only case references, states, dates and counts: nothing here passes a child's identifier, a date of
+birth or free text to a log, a parameter, an artifact, an event or a state message.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Any
+
+import pendulum
+from prefect.runtime import flow_run
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from flows import clock
+from flows.config import load_policy
+from machines.errors import Refused
+from storage.casebook import Casebook
+from storage.db import database_url, make_engine, upgrade
+
+__all__ = ["RefusedByRules", "casebook", "run_id", "scheduled_date", "transient_database_error"]
+
+
+class RefusedByRules(Exception):
+    """A refusal as it may be shown in Prefect: the public message (no personal data)."""
+
+
+@cache
+def _engine(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def casebook() -> Casebook:
+    """The casebook on ``ORDERWATCH_DATABASE_URL`` (default: the SQLite file under ./var/), migrated."""
+    return Casebook(_engine(database_url()), load_policy(), clock=clock.now)
+
+
+def run_id() -> str | None:
+    """The flow run's id, stamped on the event log's ``source`` so an entry leads back to its run."""
+    value = flow_run.get_id()
+    return None if value is None else f"flow-run/{value}"
+
+
+def scheduled_date() -> date:
+    """The run's scheduled date in Europe/London (a late or re-run sweep still sweeps for its own day)."""
+    scheduled = flow_run.get_scheduled_start_time()  # now, outside a run
+    return pendulum.instance(scheduled).in_timezone(clock.LONDON).date()
+
+
+def public(exc: Refused) -> RefusedByRules:
+    return RefusedByRules(exc.public)
+
+
+def transient_database_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a task only when the database was briefly unavailable (connection lost, locked), not on a refusal."""
+    try:
+        state.result()
+    except OperationalError:
+        return True
+    except DBAPIError as exc:
+        return bool(exc.connection_invalidated)
+    except Exception:
+        return False
+    return False

@@ -1,0 +1,179 @@
+"""``orderwatch up`` (``make run``): the main job.
+
+Starts a Prefect server on its embedded SQLite (home under ./var/prefect), creates the process work pool, deploys
+``prefect.yaml``, applies the shipped Automations, starts a worker and prints the UI address. Ctrl-C stops it all
+cleanly; running it again resumes with the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from machines.errors import Refused
+from storage.db import database_url
+
+__all__ = ["ROOT", "prefect_env", "up"]
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = "orderwatch"
+
+
+def _absolute_db(url: str) -> str:
+    """Worker subprocesses run elsewhere: a relative SQLite path is made absolute against the project root."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            return str(parsed.set(database=str(ROOT / path)))
+    return url
+
+
+def prefect_env(port: int, db: str | None = None) -> dict[str, str]:
+    """The environment the server, the deploy, the worker and the flows share."""
+    home = ROOT / "var" / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+        "ORDERWATCH_HOME": str(ROOT),
+        "ORDERWATCH_DATABASE_URL": _absolute_db(database_url(db)),
+    }
+
+
+def _prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", "--no-prompt", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def wait_healthy(port: int, timeout: float = 120.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited ({process.returncode}); see var/prefect/server.log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not become healthy within {timeout:.0f}s")
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    log = (Path(env["PREFECT_HOME"]) / "server.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def deploy(env: dict[str, str]) -> None:
+    """The work pool, every deployment of prefect.yaml, and the shipped Automations."""
+    pool = _prefect(env, "work-pool", "create", POOL, "--type", "process")
+    if pool.returncode != 0 and "already exists" not in (pool.stdout + pool.stderr):
+        raise RuntimeError(f"creating the work pool failed: {(pool.stdout + pool.stderr).strip()[-500:]}")
+    deployed = _prefect(env, "deploy", "--all")
+    if deployed.returncode != 0:
+        raise RuntimeError(f"prefect deploy failed: {(deployed.stdout + deployed.stderr).strip()[-800:]}")
+    os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
+    from flows.automations import apply_automations
+
+    asyncio.run(apply_automations())
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (Path(env["PREFECT_HOME"]) / "worker.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _load_demo(env: dict[str, str]) -> str:
+    from sqlalchemy import func, select
+
+    from flows.demo import load_demo
+    from storage.db import make_engine, upgrade
+    from storage.models import CaseRow
+
+    url = env["ORDERWATCH_DATABASE_URL"]
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.connect() as c:
+        cases = c.scalar(select(func.count()).select_from(CaseRow))
+    engine.dispose()
+    if cases:
+        return f"demo not loaded: the database already holds {cases} cases"
+    from flows import clock
+
+    load_demo(url, clock.today())
+    return "demo caseload loaded"
+
+
+def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str, Any]:
+    """Run the main job until Ctrl-C; returns what it did."""
+    if not 1024 <= port <= 65535:
+        raise Refused(f"--port {port} must be between 1024 and 65535")
+    started = time.monotonic()
+    env = prefect_env(port, db)
+    server = start_server(env, port)
+    worker: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def _interrupt(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    try:
+        wait_healthy(port, process=server)
+        deploy(env)
+        notes = _load_demo(env) if demo else None
+        worker = start_worker(env)
+        ready = time.monotonic() - started
+        print(f"orderwatch is up in {ready:.1f}s: Prefect UI at http://127.0.0.1:{port}  (Ctrl-C stops it)")
+        print(f"  orderwatch database: {env['ORDERWATCH_DATABASE_URL']}; Prefect home: {env['PREFECT_HOME']}")
+        if notes:
+            print(f"  {notes}")
+        sys.stdout.flush()
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while not stopping:
+            if server.poll() is not None or worker.poll() is not None:
+                raise RuntimeError("the Prefect server or worker exited; see var/prefect/*.log")
+            time.sleep(0.5)
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(server)
+    return {"stopped": True, "ready_seconds": round(ready, 1), "ui": f"http://127.0.0.1:{port}"}

@@ -1,0 +1,70 @@
+"""What operators see in the Prefect UI: artifacts and events, built from case references, states, dates, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+
+from storage.casebook import Casebook
+
+__all__ = ["emit_notices", "publish_summary", "publish_worklist"]
+
+EVENT_NAMES = {
+    "deadline.missed": "orderwatch.deadline.missed",
+    "escalation.raised": "orderwatch.escalation.raised",
+    "case.transitioned": "orderwatch.case.transitioned",
+}
+WORKLIST_COLUMNS = ["case", "kind", "state", "deadline", "due_on", "owner", "status"]
+
+
+def case_resource(ref: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"orderwatch.case.{ref}", "prefect.resource.name": ref}
+
+
+def emit_notices(notices: Iterable[Mapping[str, Any]]) -> int:
+    """One Prefect event per notice (missed deadline, raised escalation, transition): Automations can route them."""
+    count = 0
+    for notice in notices:
+        payload = {k: v for k, v in notice.items() if k not in ("type", "case")}
+        emit_event(event=EVENT_NAMES[notice["type"]], resource=case_resource(notice["case"]), payload=payload)
+        count += 1
+    return count
+
+
+def notices_from_fire(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The notices a manual event gives rise to (its transition and any escalation it raised)."""
+    notices: list[dict[str, Any]] = []
+    if result.get("from") != result.get("to"):
+        notices.append({"type": "case.transitioned", "case": result["case"], "event": result["event"],
+                        "from": result["from"], "to": result["to"]})  # fmt: skip
+    for no, reason, to in result.get("consequences", {}).get("raised", []):
+        notices.append({"type": "escalation.raised", "case": result["case"], "escalation_no": no, "reason": reason,
+                        "raised_to": to, "on": result["on"]})  # fmt: skip
+    return notices
+
+
+def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
+    """The table artifact operators check each morning: overdue work, and what falls due in the next week."""
+    items = book.worklist(as_of, within)
+    rows = [{column: item[column] for column in WORKLIST_COLUMNS} for item in items]
+    create_table_artifact(
+        key="orderwatch-worklist",
+        table=rows or [dict.fromkeys(WORKLIST_COLUMNS, "")],
+        description=f"Overdue and due within {within} days, as of {as_of.isoformat()} ({len(rows)} items).",
+    )
+    return rows
+
+
+def publish_summary(title: str, key: str, facts: Mapping[str, Any], by_state: Mapping[str, Mapping[str, int]]) -> str:
+    lines = [f"# {title}", ""]
+    lines += [f"- **{name}**: {value}" for name, value in facts.items()]
+    lines += ["", "## Cases by state", "", "| kind | state | cases |", "|---|---|---|"]
+    for kind, states in sorted(by_state.items()):
+        lines += [f"| {kind} | {state} | {n} |" for state, n in sorted(states.items())]
+    markdown = "\n".join(lines) + "\n"
+    create_markdown_artifact(key=key, markdown=markdown, description=title)
+    return markdown
