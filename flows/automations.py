@@ -34,6 +34,7 @@ async def apply_automations() -> list[str]:
                 parameters={
                     "case_ref": "{{ event.resource.name }}",
                     "escalation_no": "{{ event.payload.escalation_no }}",
+                    "raised_to": "{{ event.payload.raised_to }}",
                 },
                 job_variables=None,
             )

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 
 from flows import clock
 from flows.runtime import casebook, public, run_id
-from flows.views import emit_notices, notices_from_fire
+from flows.views import emit_notices
 from machines.errors import Refused
 from machines.fields import EVENT_FIELDS
 from machines.rules import EVENT_ROLES, TIMER_EVENTS
@@ -74,7 +74,7 @@ def record_event(
         result = casebook().fire(case_ref, name, fields, actor, day, run_id=run_id())
     except Refused as exc:
         raise public(exc) from None
-    emit_notices(notices_from_fire(result))
+    emit_notices(result["notices"])
     get_run_logger().info("%s: %s -> %s (%s on %s)", case_ref, result["from"], result["to"], name, result["on"])
     return {k: result[k] for k in ("case", "event", "from", "to", "on", "opened")}
 
@@ -98,5 +98,6 @@ def escalation_action(
         result = casebook().fire_escalation(esc, action, fields, actor, on or clock.today(), run_id=run_id())
     except Refused as exc:
         raise public(exc) from None
+    emit_notices(result["notices"])
     get_run_logger().info("%s (%s): %s -> %s", escalation, result["case"], result["from"], result["to"])
-    return result
+    return {k: v for k, v in result.items() if k != "notices"}

@@ -38,12 +38,13 @@ def caseload_report(as_of: date | None = None) -> dict[str, Any]:
 
 
 @flow(name="notify-escalation", flow_run_name="notify-{case_ref}-{escalation_no}")
-def notify_escalation(case_ref: str, escalation_no: int) -> dict[str, Any]:
-    """Record a notification for the person (or role) an escalation is raised to."""
+def notify_escalation(case_ref: str, escalation_no: int, raised_to: str | None = None) -> dict[str, Any]:
+    """Record a notification for the person (or role) an escalation is raised to (``raised_to``: the level the
+    event was about; default, where it is now)."""
     book = casebook()
     try:
         esc = book.escalation_row_id(case_ref, escalation_no)
-        recipients = book.notify_escalation(esc, source=run_id() or "manual")
+        recipients = book.notify_escalation(esc, source=run_id() or "manual", role=raised_to)
     except Refused as exc:
         raise public(exc) from None
     get_run_logger().info("%s of %s: %d notification(s) recorded", escalation_id(esc), case_ref, len(recipients))

@@ -27,7 +27,15 @@ def sweep_batch(as_of: date, batch_size: int, number: int) -> dict[str, Any]:
     return {"handled": handled, "report": report}
 
 
-@flow(name="daily-sweep", flow_run_name="sweep-{as_of}", log_prints=False)
+def _run_name() -> str:
+    """``sweep-<date>``: the as_of parameter, else the scheduled date."""
+    from prefect.runtime import flow_run
+
+    given = flow_run.get_parameters().get("as_of")
+    return f"sweep-{given or scheduled_date().isoformat()}"
+
+
+@flow(name="daily-sweep", flow_run_name=_run_name)
 def daily_sweep(as_of: date | None = None, batch_size: int = 500) -> dict[str, Any]:
     """Sweep for ``as_of`` (default: the run's scheduled date in Europe/London). Idempotent; catches up."""
     logger = get_run_logger()

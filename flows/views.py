@@ -35,18 +35,6 @@ def emit_notices(notices: Iterable[Mapping[str, Any]]) -> int:
     return count
 
 
-def notices_from_fire(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The notices a manual event gives rise to (its transition and any escalation it raised)."""
-    notices: list[dict[str, Any]] = []
-    if result.get("from") != result.get("to"):
-        notices.append({"type": "case.transitioned", "case": result["case"], "event": result["event"],
-                        "from": result["from"], "to": result["to"]})  # fmt: skip
-    for no, reason, to in result.get("consequences", {}).get("raised", []):
-        notices.append({"type": "escalation.raised", "case": result["case"], "escalation_no": no, "reason": reason,
-                        "raised_to": to, "on": result["on"]})  # fmt: skip
-    return notices
-
-
 def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
     """The table artifact operators check each morning: overdue work, and what falls due in the next week."""
     items = book.worklist(as_of, within)

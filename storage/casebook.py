@@ -255,6 +255,7 @@ class Casebook:
                 "on": on.isoformat(),
                 "consequences": _jsonable(entry.consequences),
                 "opened": [o.case.ref for o in cw.openings],
+                "notices": notices(loaded.case, entries),
             }
 
         result: dict[str, Any] = self._retrying(op)
@@ -275,6 +276,7 @@ class Casebook:
             entry = cw.fire_escalation(loaded.case, row.no, action, fields, actor, on)
             self._save(session, loaded, [*entries, entry], source=run_id)
             esc = loaded.case.escalation(row.no)
+            told = notices(loaded.case, [*entries, entry])
             return {
                 "escalation": escalation_id(esc_id),
                 "case": ref,
@@ -283,6 +285,7 @@ class Casebook:
                 "to": esc.state,
                 "raised_to": esc.raised_to.value,
                 "on": on.isoformat(),
+                "notices": told,
             }
 
         result: dict[str, Any] = self._retrying(op)
@@ -340,37 +343,9 @@ class Casebook:
                     local.timers[entry.event] += 1
                 if entry.consequences.get("missed"):
                     local.missed[kind] += 1
-                for no, reason, to in entry.consequences.get("raised", []):
+                for _no, reason, _to in entry.consequences.get("raised", []):
                     local.escalations[reason] += 1
-                    local.notices.append(
-                        {
-                            "type": "escalation.raised",
-                            "case": loaded.case.ref,
-                            "escalation_no": no,
-                            "reason": reason,
-                            "raised_to": to,
-                            "on": entry.happened_on.isoformat(),
-                        }
-                    )
-                if entry.consequences.get("missed"):
-                    local.notices.append(
-                        {
-                            "type": "deadline.missed",
-                            "case": loaded.case.ref,
-                            "deadline": kind,
-                            "due_on": _jsonable(entry.payload.get("due_on")),
-                        }
-                    )
-                if entry.from_state != entry.to_state and entry.escalation_no is None:
-                    local.notices.append(
-                        {
-                            "type": "case.transitioned",
-                            "case": loaded.case.ref,
-                            "event": entry.event,
-                            "from": entry.from_state,
-                            "to": entry.to_state,
-                        }
-                    )
+            local.notices.extend(notices(loaded.case, entries))
         # Merged only once the batch's transaction is certain to commit (this runs inside it, last).
         session.flush()
         report.passed += local.passed
@@ -384,8 +359,9 @@ class Casebook:
 
     # -- notifications -------------------------------------------------------------------------------------------
 
-    def notify_escalation(self, esc_id: int, source: str) -> list[str]:
-        """Record a notification for each person the escalation is now raised to; idempotent. Returns them."""
+    def notify_escalation(self, esc_id: int, source: str, role: str | None = None) -> list[str]:
+        """Record a notification for each person the escalation is raised to (``role``: the level it was raised
+        at, default its current one); idempotent. Returns who was notified."""
 
         def op(session: Session) -> list[str]:
             esc = session.get(EscalationRow, esc_id)
@@ -393,7 +369,11 @@ class Casebook:
                 raise Refused(f"unknown escalation {escalation_id(esc_id)}")
             case = session.get(CaseRow, esc.case_id)
             assert case is not None
-            recipients = self._recipients(session, Role(esc.raised_to), case.people)
+            try:
+                to = Role(role or esc.raised_to)
+            except ValueError:
+                raise Refused(f"unknown role {role!r}") from None
+            recipients = self._recipients(session, to, case.people)
             already = set(
                 session.scalars(select(NotificationRow.recipient).where(NotificationRow.escalation_id == esc_id))
             )
@@ -405,7 +385,7 @@ class Casebook:
                             escalation_id=esc_id,
                             case_ref=case.ref,
                             recipient=user,
-                            role=esc.raised_to,
+                            role=to.value,
                             reason=esc.reason,
                             created_at=now,
                             source=source,
@@ -846,6 +826,58 @@ class Casebook:
         if r.escalation_no is not None:
             item["escalation_no"] = r.escalation_no
         return item
+
+
+def notices(case: CaseFile, entries: Iterable[LogEntry]) -> list[dict[str, Any]]:
+    """What operators are told of (as Prefect events): missed deadlines, escalations raised to someone (new, or a
+    level up), and case transitions. Case references, kinds, states, roles and dates only."""
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.consequences.get("missed"):
+            out.append(
+                {
+                    "type": "deadline.missed",
+                    "case": case.ref,
+                    "deadline": entry.payload.get("deadline", ""),
+                    "due_on": _jsonable(entry.payload.get("due_on")),
+                }
+            )
+        for no, reason, to in entry.consequences.get("raised", []):
+            out.append(
+                {
+                    "type": "escalation.raised",
+                    "case": case.ref,
+                    "escalation_no": no,
+                    "reason": reason,
+                    "raised_to": to,
+                    "level": 1,
+                    "on": entry.happened_on.isoformat(),
+                }
+            )
+        if entry.event == "escalate" and entry.escalation_no is not None:
+            esc = case.escalation(entry.escalation_no)
+            out.append(
+                {
+                    "type": "escalation.raised",
+                    "case": case.ref,
+                    "escalation_no": esc.no,
+                    "reason": esc.reason,
+                    "raised_to": esc.raised_to.value,
+                    "level": esc.level,
+                    "on": entry.happened_on.isoformat(),
+                }
+            )
+        if entry.from_state != entry.to_state and entry.escalation_no is None:
+            out.append(
+                {
+                    "type": "case.transitioned",
+                    "case": case.ref,
+                    "event": entry.event,
+                    "from": entry.from_state,
+                    "to": entry.to_state,
+                }
+            )
+    return out
 
 
 def _entry_from_row(r: EventRow) -> LogEntry:
