@@ -7,7 +7,6 @@ birth or free text to a log, a parameter, an artifact, an event or a state messa
 from __future__ import annotations
 
 from datetime import date
-from functools import cache
 from typing import Any
 
 import pendulum
@@ -21,18 +20,35 @@ from machines.errors import Refused
 from storage.casebook import Casebook
 from storage.db import database_url, make_engine, upgrade
 
-__all__ = ["RefusedByRules", "casebook", "run_id", "scheduled_date", "transient_database_error"]
+__all__ = [
+    "RefusedByRules",
+    "casebook",
+    "dispose_engines",
+    "run_id",
+    "scheduled_date",
+    "transient_database_error",
+]
 
 
 class RefusedByRules(Exception):
     """A refusal as it may be shown in Prefect: the public message (no personal data)."""
 
 
-@cache
+_ENGINES: dict[str, Engine] = {}
+
+
 def _engine(url: str) -> Engine:
-    engine = make_engine(url)
-    upgrade(engine)
-    return engine
+    """One engine (and pool) per database for the life of the process, migrated on first use."""
+    if url not in _ENGINES:
+        engine = make_engine(url)
+        upgrade(engine)
+        _ENGINES[url] = engine
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def casebook() -> Casebook:

@@ -161,3 +161,23 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
             out[table.name] = sorted(tuple(map(repr, r)) for r in rows)
     engine.dispose()
     return out
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[str]:
+    """One Prefect test server for the whole session (per test worker); yields its database URL."""
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+
+
+@pytest.fixture
+def flow_db(db_url: str, prefect_harness: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Flows run against the test database (SQLite and PostgreSQL), under the session's Prefect server."""
+    from flows.runtime import dispose_engines
+
+    monkeypatch.setenv("ORDERWATCH_DATABASE_URL", db_url)
+    yield db_url
+    dispose_engines()
