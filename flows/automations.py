@@ -50,3 +50,9 @@ async def apply_automations() -> list[str]:
         wanted.id = existing.id
         await wanted.aupdate()
     return [NOTIFY_AUTOMATION]
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    print("\n".join(asyncio.run(apply_automations())))

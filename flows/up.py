@@ -7,7 +7,6 @@ cleanly; running it again resumes with the same data.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -38,9 +37,9 @@ def _absolute_db(url: str) -> str:
     return url
 
 
-def prefect_env(port: int, db: str | None = None) -> dict[str, str]:
+def prefect_env(port: int, db: str | None = None, home: Path | None = None) -> dict[str, str]:
     """The environment the server, the deploy, the worker and the flows share."""
-    home = ROOT / "var" / "prefect"
+    home = home or ROOT / "var" / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
@@ -77,11 +76,11 @@ def wait_healthy(port: int, timeout: float = 120.0, process: subprocess.Popen[by
 
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    log = (Path(env["PREFECT_HOME"]) / "server.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with (Path(env["PREFECT_HOME"]) / "server.log").open("ab") as log:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
 
 def deploy(env: dict[str, str]) -> None:
@@ -92,18 +91,18 @@ def deploy(env: dict[str, str]) -> None:
     deployed = _prefect(env, "deploy", "--all")
     if deployed.returncode != 0:
         raise RuntimeError(f"prefect deploy failed: {(deployed.stdout + deployed.stderr).strip()[-800:]}")
-    os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
-    from flows.automations import apply_automations
-
-    asyncio.run(apply_automations())
+    applied = subprocess.run([sys.executable, "-m", "flows.automations"], cwd=ROOT, env=env, capture_output=True,
+                             text=True)  # fmt: skip
+    if applied.returncode != 0:
+        raise RuntimeError(f"applying the automations failed: {applied.stderr.strip()[-800:]}")
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (Path(env["PREFECT_HOME"]) / "worker.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    with (Path(env["PREFECT_HOME"]) / "worker.log").open("ab") as log:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
