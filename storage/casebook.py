@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -330,11 +330,14 @@ class Casebook:
             return 0
         cw = Casework(self.policy, _SessionDirectory(session))
         local = SweepReport(as_of)
+        writes = _Writes()
+        now = self.clock()
         for loaded in self._load_many(session, ids):
             entries = cw.catch_up(loaded.case, as_of)
+            # (no entries can only mean a stale next_due_on: writing the case corrects it)
+            writes.add(session, loaded, entries, now, run_id)
             if not entries:
                 continue
-            self._save(session, loaded, entries, source=run_id)
             local.cases += 1
             for entry in entries:
                 local.passed += 1
@@ -346,8 +349,8 @@ class Casebook:
                 for _no, reason, _to in entry.consequences.get("raised", []):
                     local.escalations[reason] += 1
             local.notices.extend(notices(loaded.case, entries))
-        # Merged only once the batch's transaction is certain to commit (this runs inside it, last).
-        session.flush()
+        writes.flush(session)
+        # Merged only once the batch's writes have all landed (this runs inside its transaction, last).
         report.passed += local.passed
         report.cases += local.cases
         report.missed.update(local.missed)
@@ -569,17 +572,62 @@ class Casebook:
         return self._load_many(session, [case_id])[0]
 
     def _load_many(self, session: Session, ids: Sequence[int]) -> list[_Loaded]:
-        rows = session.scalars(select(CaseRow).where(CaseRow.id.in_(ids)).order_by(CaseRow.id)).all()
-        deadlines: dict[int, list[DeadlineRow]] = {}
-        for d in session.scalars(select(DeadlineRow).where(DeadlineRow.case_id.in_(ids)).order_by(DeadlineRow.id)):
-            deadlines.setdefault(d.case_id, []).append(d)
-        escalations: dict[int, list[EscalationRow]] = {}
-        for e in session.scalars(
-            select(EscalationRow).where(EscalationRow.case_id.in_(ids)).order_by(EscalationRow.no)
+        """Case aggregates by id: three queries, read as plain rows (the hot path of the sweep)."""
+        connection = session.connection()
+        cases, deadlines, escalations = _CASES.c, _DEADLINES.c, _ESCALATIONS.c
+        by_case_d: dict[int, list[Deadline]] = {}
+        for d in connection.execute(
+            select(
+                deadlines.id,
+                deadlines.case_id,
+                deadlines.kind,
+                deadlines.due_on,
+                deadlines.owner,
+                deadlines.escalate_to,
+                deadlines.armed_in,
+                deadlines.armed_on,
+                deadlines.status,
+                deadlines.closed_on,
+                deadlines.shown_from,
+                deadlines.escalation_no,
+            )
+            .where(deadlines.case_id.in_(ids))
+            .order_by(deadlines.id)
         ):
-            escalations.setdefault(e.case_id, []).append(e)
+            by_case_d.setdefault(d.case_id, []).append(
+                Deadline(
+                    d.kind,
+                    d.due_on,
+                    _ROLES[d.owner],
+                    _ROLES[d.escalate_to],
+                    d.armed_in,
+                    d.armed_on,
+                    _STATUSES[d.status],
+                    d.closed_on,
+                    d.shown_from,
+                    d.escalation_no,
+                    d.id,
+                )
+            )
+        by_case_e: dict[int, list[Escalation]] = {}
+        for e in connection.execute(select(_ESCALATIONS).where(escalations.case_id.in_(ids)).order_by(escalations.no)):
+            by_case_e.setdefault(e.case_id, []).append(
+                Escalation(
+                    e.no,
+                    e.reason,
+                    _ROLES[e.raised_to],
+                    e.raised_on,
+                    e.state,
+                    e.level,
+                    e.deadline_kind,
+                    e.detail,
+                    e.resolution,
+                    e.closed_on,
+                    e.id,
+                )
+            )
         loaded = []
-        for row in rows:
+        for row in connection.execute(select(_CASES).where(cases.id.in_(ids)).order_by(cases.id)):
             case = CaseFile(
                 ref=row.ref,
                 kind=CaseKind(row.kind),
@@ -591,42 +639,12 @@ class Casebook:
                 people=dict(row.people),
                 details=dict(row.details),
                 links=list(row.links),
+                deadlines=by_case_d.get(row.id, []),
+                escalations=by_case_e.get(row.id, []),
                 last_event_on=row.last_event_on,
                 id=row.id,
                 revision=row.revision,
             )
-            case.deadlines = [
-                Deadline(
-                    d.kind,
-                    d.due_on,
-                    Role(d.owner),
-                    Role(d.escalate_to),
-                    d.armed_in,
-                    d.armed_on,
-                    DeadlineStatus(d.status),
-                    d.closed_on,
-                    d.shown_from,
-                    d.escalation_no,
-                    d.id,
-                )
-                for d in deadlines.get(row.id, [])
-            ]
-            case.escalations = [
-                Escalation(
-                    e.no,
-                    e.reason,
-                    Role(e.raised_to),
-                    e.raised_on,
-                    e.state,
-                    e.level,
-                    e.deadline_kind,
-                    e.detail,
-                    e.resolution,
-                    e.closed_on,
-                    e.id,
-                )
-                for e in escalations.get(row.id, [])
-            ]
             loaded.append(
                 _Loaded(
                     case,
@@ -638,134 +656,9 @@ class Casebook:
         return loaded
 
     def _save(self, session: Session, loaded: _Loaded, entries: Iterable[LogEntry], source: str | None) -> None:
-        case = loaded.case
-        now = self.clock()
-        entries = list(entries)
-        open_dues = [d.due_on for d in case.deadlines if d.is_open]
-        next_due = min(open_dues) if open_dues else None
-        values = {
-            "state": case.state,
-            "dates": _jsonable(case.dates),
-            "people": dict(case.people),
-            "details": _jsonable(case.details),
-            "links": list(case.links),
-            "last_event_on": case.last_event_on,
-            "next_due_on": next_due,
-        }
-        if loaded.new:
-            try:
-                case.id = session.execute(
-                    insert(CaseRow).returning(CaseRow.id),
-                    [
-                        {
-                            **values,
-                            "ref": case.ref,
-                            "kind": case.kind.value,
-                            "procedure_version": case.procedure_version,
-                            "child_id": case.child_id,
-                            "dob": case.dob,
-                            "last_seq": len(entries),
-                            "revision": 1,
-                            "opened_at": now,
-                        }
-                    ],
-                ).scalar_one()
-            except IntegrityError:
-                raise Refused(f"case reference {case.ref!r} is already registered") from None
-            first_seq = 1
-        else:
-            assert case.id is not None
-            first_seq = loaded.last_seq + 1
-            result = session.execute(
-                update(CaseRow)
-                .where(CaseRow.id == case.id, CaseRow.revision == case.revision)
-                .values(**values, last_seq=CaseRow.last_seq + len(entries), revision=CaseRow.revision + 1)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(case.ref)
-        assert case.id is not None
-        # deadlines: new ones inserted, closed ones updated only if still open (the claim)
-        new_deadlines = [d for d in case.deadlines if d.id is None]
-        if new_deadlines:
-            session.execute(
-                insert(DeadlineRow),
-                [
-                    {
-                        "case_id": case.id,
-                        "kind": d.kind,
-                        "due_on": d.due_on,
-                        "status": d.status.value,
-                        "owner": d.owner.value,
-                        "escalate_to": d.escalate_to.value,
-                        "armed_in": d.armed_in,
-                        "armed_on": d.armed_on,
-                        "closed_on": d.closed_on,
-                        "shown_from": d.shown_from,
-                        "escalation_no": d.escalation_no,
-                    }
-                    for d in new_deadlines
-                ],
-            )
-        closed = [d for d in case.deadlines if d.id is not None and loaded.deadline_status.get(d.id) != d.status]
-        for d in closed:
-            result = session.execute(
-                update(DeadlineRow)
-                .where(DeadlineRow.id == d.id, DeadlineRow.status == DeadlineStatus.OPEN.value)
-                .values(status=d.status.value, closed_on=d.closed_on)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(case.ref)
-        for e in case.escalations:
-            values_e = {
-                "state": e.state,
-                "raised_to": e.raised_to.value,
-                "level": e.level,
-                "resolution": e.resolution,
-                "closed_on": e.closed_on,
-            }
-            if e.no not in loaded.escalation_state:
-                session.execute(
-                    insert(EscalationRow),
-                    [
-                        {
-                            **values_e,
-                            "case_id": case.id,
-                            "no": e.no,
-                            "reason": e.reason,
-                            "raised_on": e.raised_on,
-                            "deadline_kind": e.deadline_kind,
-                            "detail": e.detail,
-                        }
-                    ],
-                )
-            elif loaded.escalation_state[e.no] != _escalation_snapshot(e):
-                session.execute(
-                    update(EscalationRow)
-                    .where(EscalationRow.case_id == case.id, EscalationRow.no == e.no)
-                    .values(**values_e)
-                )
-        if entries:
-            session.execute(
-                insert(EventRow),
-                [
-                    {
-                        "case_id": case.id,
-                        "seq": first_seq + i,
-                        "escalation_no": e.escalation_no,
-                        "event": e.event,
-                        "from_state": e.from_state,
-                        "to_state": e.to_state,
-                        "actor": e.actor,
-                        "role": e.role,
-                        "source": e.source.value if source is None else f"{e.source.value}:{source}",
-                        "happened_on": e.happened_on,
-                        "recorded_at": now,
-                        "payload": _jsonable(e.payload),
-                        "consequences": _jsonable(e.consequences),
-                    }
-                    for i, e in enumerate(entries)
-                ],
-            )
+        writes = _Writes()
+        writes.add(session, loaded, list(entries), self.clock(), source)
+        writes.flush(session)
 
     def _record_access(self, session: Session, ref: str, what: str, actor: str) -> None:
         session.add(AccessRecord(case_ref=ref, what=what, actor=actor, recorded_at=self.clock()))
@@ -826,6 +719,183 @@ class Casebook:
         if r.escalation_no is not None:
             item["escalation_no"] = r.escalation_no
         return item
+
+
+_ROLES = {r.value: r for r in Role}
+_STATUSES = {s.value: s for s in DeadlineStatus}
+_CASES = cast(Table, CaseRow.__table__)
+_DEADLINES = cast(Table, DeadlineRow.__table__)
+_ESCALATIONS = cast(Table, EscalationRow.__table__)
+_EVENTS = cast(Table, EventRow.__table__)
+_UPDATE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("b_id"), _CASES.c.revision == bindparam("b_revision"))
+    .values(
+        state=bindparam("state"),
+        dates=bindparam("dates"),
+        people=bindparam("people"),
+        details=bindparam("details"),
+        links=bindparam("links"),
+        last_event_on=bindparam("last_event_on"),
+        next_due_on=bindparam("next_due_on"),
+        last_seq=bindparam("last_seq"),
+        revision=_CASES.c.revision + 1,
+    )
+)
+# The claim: a deadline changes only if it is still open, so nothing fires it twice.
+_CLOSE_DEADLINE = (
+    update(_DEADLINES)
+    .where(_DEADLINES.c.id == bindparam("b_id"), _DEADLINES.c.status == DeadlineStatus.OPEN.value)
+    .values(status=bindparam("status"), closed_on=bindparam("closed_on"))
+)
+_UPDATE_ESCALATION = (
+    update(_ESCALATIONS)
+    .where(_ESCALATIONS.c.case_id == bindparam("b_case_id"), _ESCALATIONS.c.no == bindparam("b_no"))
+    .values(
+        state=bindparam("state"),
+        raised_to=bindparam("raised_to"),
+        level=bindparam("level"),
+        resolution=bindparam("resolution"),
+        closed_on=bindparam("closed_on"),
+    )
+)
+
+
+class _Writes:
+    """The row changes of many case aggregates, written with one executemany per statement (the unit of work's
+    flush). Every conditional UPDATE must hit exactly its rows, else another transaction got there first."""
+
+    def __init__(self) -> None:
+        self.cases: list[dict[str, Any]] = []
+        self.new_deadlines: list[dict[str, Any]] = []
+        self.closed_deadlines: list[dict[str, Any]] = []
+        self.new_escalations: list[dict[str, Any]] = []
+        self.changed_escalations: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.refs: list[str] = []
+
+    def add(
+        self, session: Session, loaded: _Loaded, entries: list[LogEntry], now: datetime, source: str | None
+    ) -> None:
+        case = loaded.case
+        open_dues = [d.due_on for d in case.deadlines if d.is_open]
+        values = {
+            "state": case.state,
+            "dates": {k: v.isoformat() for k, v in case.dates.items()},
+            "people": dict(case.people),
+            "details": _jsonable(case.details),
+            "links": list(case.links),
+            "last_event_on": case.last_event_on,
+            "next_due_on": min(open_dues) if open_dues else None,
+        }
+        if loaded.new:
+            # a new case needs its id before its children: inserted at once
+            try:
+                case.id = (
+                    session.connection()
+                    .execute(
+                        insert(_CASES).returning(_CASES.c.id),
+                        [
+                            {
+                                **values,
+                                "ref": case.ref,
+                                "kind": case.kind.value,
+                                "procedure_version": case.procedure_version,
+                                "child_id": case.child_id,
+                                "dob": case.dob,
+                                "last_seq": len(entries),
+                                "revision": 1,
+                                "opened_at": now,
+                            }
+                        ],
+                    )
+                    .scalar_one()
+                )
+            except IntegrityError:
+                raise Refused(f"case reference {case.ref!r} is already registered") from None
+        else:
+            self.cases.append(
+                {**values, "b_id": case.id, "b_revision": case.revision, "last_seq": loaded.last_seq + len(entries)}
+            )
+            self.refs.append(case.ref)
+        case_id = case.id
+        for d in case.deadlines:
+            if d.id is None:
+                self.new_deadlines.append(
+                    {
+                        "case_id": case_id,
+                        "kind": d.kind,
+                        "due_on": d.due_on,
+                        "status": d.status.value,
+                        "owner": d.owner.value,
+                        "escalate_to": d.escalate_to.value,
+                        "armed_in": d.armed_in,
+                        "armed_on": d.armed_on,
+                        "closed_on": d.closed_on,
+                        "shown_from": d.shown_from,
+                        "escalation_no": d.escalation_no,
+                    }
+                )
+            elif loaded.deadline_status.get(d.id) != d.status:
+                self.closed_deadlines.append({"b_id": d.id, "status": d.status.value, "closed_on": d.closed_on})
+        for e in case.escalations:
+            values_e = {
+                "state": e.state,
+                "raised_to": e.raised_to.value,
+                "level": e.level,
+                "resolution": e.resolution,
+                "closed_on": e.closed_on,
+            }
+            if e.no not in loaded.escalation_state:
+                self.new_escalations.append(
+                    {
+                        **values_e,
+                        "case_id": case_id,
+                        "no": e.no,
+                        "reason": e.reason,
+                        "raised_on": e.raised_on,
+                        "deadline_kind": e.deadline_kind,
+                        "detail": e.detail,
+                    }
+                )
+            elif loaded.escalation_state[e.no] != _escalation_snapshot(e):
+                self.changed_escalations.append({**values_e, "b_case_id": case_id, "b_no": e.no})
+        first_seq = 1 if loaded.new else loaded.last_seq + 1
+        for i, entry in enumerate(entries):
+            self.events.append(
+                {
+                    "case_id": case_id,
+                    "seq": first_seq + i,
+                    "escalation_no": entry.escalation_no,
+                    "event": entry.event,
+                    "from_state": entry.from_state,
+                    "to_state": entry.to_state,
+                    "actor": entry.actor,
+                    "role": entry.role,
+                    "source": entry.source.value if source is None else f"{entry.source.value}:{source}",
+                    "happened_on": entry.happened_on,
+                    "recorded_at": now,
+                    "payload": _jsonable(entry.payload),
+                    "consequences": _jsonable(entry.consequences),
+                }
+            )
+
+    def flush(self, session: Session) -> None:
+        connection = session.connection()
+        if self.cases and connection.execute(_UPDATE_CASE, self.cases).rowcount != len(self.cases):
+            raise Conflict(", ".join(self.refs))
+        closed = self.closed_deadlines
+        if closed and connection.execute(_CLOSE_DEADLINE, closed).rowcount != len(closed):
+            raise Conflict(", ".join(self.refs))
+        for statement, rows in (
+            (insert(_DEADLINES), self.new_deadlines),
+            (insert(_ESCALATIONS), self.new_escalations),
+            (_UPDATE_ESCALATION, self.changed_escalations),
+            (insert(_EVENTS), self.events),
+        ):
+            if rows:
+                connection.execute(statement, rows)
+        self.__init__()  # type: ignore[misc]
 
 
 def notices(case: CaseFile, entries: Iterable[LogEntry]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.events.worker import EventsWorker
 from prefect.utilities.callables import parameter_schema
 from sqlalchemy.exc import OperationalError
@@ -35,7 +36,10 @@ def _register(cli: Cli, ref: str = "SO-1", notified: str = "2026-01-16") -> None
 
 def _artifact(key: str) -> Any:
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1)
+        # Newest first: the server is shared by every test of the session (both databases).
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
+        )
     assert found, f"no artifact {key}"
     return found[0]
 
