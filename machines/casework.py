@@ -7,6 +7,7 @@ with their consequences (deadlines armed, met, missed or cancelled; escalations 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -51,6 +52,7 @@ from machines.supervision_order import SOState, SupervisionOrderMachine
 __all__ = [
     "ESCALATION_ACTIONS",
     "PROCEDURE_VERSIONS",
+    "TRACKING_KINDS",
     "CaseOpening",
     "Casework",
     "CpIsoRegistration",
@@ -71,6 +73,9 @@ NOT_THE_OWNER = "{event} belongs to the allocated {label} {owner}: only they or 
 SO_CHILD_TOO_OLD = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3)): aged {age} on {on}"
 SO_CHILD_TOO_OLD_PUBLIC = "a Supervision Order cannot be made for a child aged 17 or over (CA89 s.31(3))"
 SO_EXPIRY_TOO_LATE = "a supervision order runs at most one year (CA89 Sch 3 para 6(1)): expiry no later than {limit}"
+
+
+_BUILT = threading.local()  # state machines built in this thread (see Casework._machine)
 
 
 class _Tracked:
@@ -168,6 +173,33 @@ class Casework:
         self.people = people
         self.calendar = policy.calendar
         self.openings: list[CaseOpening] = []
+
+    @staticmethod
+    def _machine(key: CaseKind | None, state: str) -> tuple[StateMachine, _Tracked]:
+        """A machine (``key`` None: the escalation machine) set to ``state``. Built once per thread and reused:
+        building one registers every callback, far dearer than a transition; the state lives on the model, which
+        the machine reads afresh on every event (and the guards and validators read only what ``send`` passes)."""
+        machines: dict[Any, tuple[StateMachine, _Tracked]] = _BUILT.__dict__.setdefault("machines", {})
+        bound = machines.get(key)
+        if bound is not None and bound[0].is_terminated:
+            # It reached a final state (SCXML: the machine terminates). A new engine restarts it on the model's
+            # state for the next case; if the library ever stops allowing that, build a new machine instead.
+            try:
+                bound[0]._engine = bound[0]._get_engine()  # type: ignore[no-untyped-call]
+                bound[0]._engine.start()
+            except AttributeError:  # pragma: no cover - a future python-statemachine
+                bound = None
+        if bound is None:
+            machine_cls = MACHINES[key][0] if key is not None else EscalationMachine
+            model = _Tracked(Casework._state_enum(key)(state))
+            bound = machines[key] = (machine_cls(model=model), model)
+        machine, model = bound
+        model.state, model.internal = Casework._state_enum(key)(state), False
+        return machine, model
+
+    @staticmethod
+    def _state_enum(key: CaseKind | None) -> type[StrEnum]:
+        return MACHINES[key][1] if key is not None else EscalationState
 
     # -- opening cases ---------------------------------------------------------------------------------------------
 
@@ -315,10 +347,9 @@ class Casework:
             self._check_owner(person, event, case)
         fields = parse_fields(event, raw)
         self._check_people(event, fields)
-        machine, states = MACHINES[case.kind]
-        model = _Tracked(states(case.state))
+        machine, model = self._machine(case.kind, case.state)
         try:
-            machine(model=model).send(event, case=case, fields=fields, on=on, people=self.people, actor=person)
+            machine.send(event, case=case, fields=fields, on=on, people=self.people, actor=person)
         except TransitionNotAllowed:
             raise Refused(NOT_ALLOWED.format(event=event, ref=case.ref, state=case.state)) from None
         # From here on nothing refuses: the case changes.
@@ -361,9 +392,9 @@ class Casework:
             if person.role not in allowed:
                 raise Refused(f"{person.user} ({person.role}) may not {action} an escalation raised to {esc.raised_to}")
         fields = parse_fields(action, raw)
-        model = _Tracked(EscalationState(esc.state))
+        machine, _ = self._machine(None, esc.state)
         try:
-            EscalationMachine(model=model).send(action, raised_to=esc.raised_to.value)
+            machine.send(action, raised_to=esc.raised_to.value)
         except TransitionNotAllowed:
             raise Refused(f"cannot {action} escalation {no} of case {case.ref}: it is {esc.state}") from None
         changes = _Changes()
@@ -415,9 +446,8 @@ class Casework:
             self._close_deadline(d, DeadlineStatus.MISSED, on, changes)
             self._raise(case, f"missed:{d.kind}", rule.escalate_to, on, changes, deadline_kind=d.kind)
         if rule.timer is not None:
-            machine, states = MACHINES[case.kind]
-            model = _Tracked(states(case.state))
-            machine(model=model).send(rule.timer)
+            machine, model = self._machine(case.kind, case.state)
+            machine.send(rule.timer)
             after = str(model.state)
             self._leave(case, after, on, changes, reentry=False)
             case.state = after
@@ -765,6 +795,8 @@ for _kind, (_machine, _states) in MACHINES.items():
                 _TRACKING.setdefault(_kind, []).append(_rule)
             for _state in _rule.arms_in:
                 _ARMED_BY.setdefault((_kind, _state), []).append(_rule)
+# Deadlines that follow a movable case date: the rules compare with the latest of each, open or not.
+TRACKING_KINDS = frozenset(r.kind for rules in _TRACKING.values() for r in rules)
 
 
 def _as_date(value: Any) -> date:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, insert, select, update
+from sqlalchemy import BindParameter, Connection, Engine, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from machines.calendar import parse_date
-from machines.casework import Casework, CpIsoRegistration, SORegistration
+from machines.casework import TRACKING_KINDS, Casework, CpIsoRegistration, SORegistration
 from machines.errors import Refused
 from machines.model import (
     CaseFile,
@@ -45,10 +45,14 @@ from storage.models import (
     PersonRow,
 )
 
-__all__ = ["Casebook", "Conflict", "SweepReport", "escalation_id", "parse_escalation_id"]
+__all__ = ["Act", "Casebook", "Conflict", "SweepReport", "escalation_id", "parse_escalation_id"]
 
 Clock = Callable[[], datetime]
 ESCALATION_PREFIX = "ESC-"
+
+
+class _WholeBatchRefused(Exception):
+    """A refusal found after a case changed in memory: the whole unit of work is abandoned."""
 
 
 class Conflict(Exception):
@@ -85,9 +89,19 @@ class _SessionDirectory:
         self._session = session
         self._cache: dict[str, Person | None] = {}
 
+    def preload(self, users: Iterable[str]) -> None:
+        """Look up many people in one query (a batch's actors), so ``get`` finds them without a round trip."""
+        wanted = [u for u in set(users) if u not in self._cache]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found = {r.user: r for r in self._session.connection().execute(_SELECT_PEOPLE, {"users": chunk})}
+            for user in chunk:
+                row = found.get(user)
+                self._cache[user] = None if row is None else Person(row.user, Role(row.role), row.manager)
+
     def get(self, user: str) -> Person | None:
         if user not in self._cache:
-            row = self._session.get(PersonRow, user)
+            row = self._session.connection().execute(_SELECT_PERSON, {"user": user}).first()
             self._cache[user] = None if row is None else Person(row.user, Role(row.role), row.manager)
         return self._cache[user]
 
@@ -105,6 +119,20 @@ class _Loaded:
 
 def _escalation_snapshot(e: Escalation) -> tuple[Any, ...]:
     return (e.state, e.raised_to, e.level, e.resolution, e.closed_on)
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One manual action for :meth:`Casebook.apply`: a registration (``registration`` set), an escalation action
+    (``escalation_no`` set, ``event`` one of acknowledge/escalate/resolve) or a case event."""
+
+    ref: str
+    event: str
+    actor: str
+    on: date
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    registration: SORegistration | CpIsoRegistration | None = None
+    escalation_no: int | None = None
 
 
 @dataclass
@@ -291,6 +319,83 @@ class Casebook:
         result: dict[str, Any] = self._retrying(op)
         return result
 
+    def apply(self, acts: Sequence[Act], run_id: str | None = None) -> list[dict[str, Any] | Refused]:
+        """Apply many manual actions in one transaction (a day's work arriving in bulk), in order.
+
+        Each is checked and applied exactly as :meth:`fire` (or a registration) would be, catch-up of due deadlines
+        first; one that is refused changes nothing and comes back as its ``Refused`` in the result, the others land
+        together, with their log entries, in one commit.
+        """
+
+        def op(session: Session) -> list[dict[str, Any] | Refused]:
+            refs = {a.ref for a in acts}
+            ids = dict(session.execute(select(CaseRow.ref, CaseRow.id).where(CaseRow.ref.in_(refs))).tuples().all())
+            loaded_cases = self._load_many(session, list(ids.values()), complete=False)
+            touched: dict[str, _Loaded] = {ld.case.ref: ld for ld in loaded_cases}
+            entries: dict[str, list[LogEntry]] = {}
+            directory = _SessionDirectory(session)
+            named = [a.fields[k] for a in acts for k in ("iro", "distribution") if k in a.fields]
+            split = [n.strip() for v in named for n in (v if isinstance(v, list) else str(v).split(","))]
+            directory.preload([a.actor for a in acts] + split)
+            cw = Casework(self.policy, directory)
+            results: list[dict[str, Any] | Refused] = []
+
+            def is_new_ref(ref: str) -> bool:
+                return ref not in touched and session.scalar(select(CaseRow.id).where(CaseRow.ref == ref)) is None
+
+            for act in acts:
+                try:
+                    if act.registration is not None:
+                        if not is_new_ref(act.ref):
+                            raise Refused(f"case reference {act.ref!r} is already registered")
+                        if isinstance(act.registration, SORegistration):
+                            entry = cw.register_so(act.registration, act.actor, act.on)
+                        else:
+                            entry = cw.register_cp_iso(act.registration, act.actor, act.on)
+                        touched[act.ref] = _Loaded(cw.last_opened, {}, {}, new=True)
+                        entries[act.ref] = [entry]
+                        results.append({"case": act.ref, "event": act.event, "to": cw.last_opened.state})
+                        continue
+                    loaded = touched.get(act.ref)
+                    if loaded is None:
+                        raise Refused(f"unknown case {act.ref!r}")
+                    case = loaded.case
+                    log = entries.setdefault(act.ref, [])
+                    log.extend(cw.catch_up(case, act.on))
+                    before = case.state
+                    opened_before = len(cw.openings)
+                    if act.escalation_no is not None:
+                        entry = cw.fire_escalation(case, act.escalation_no, act.event, act.fields, act.actor, act.on)
+                    else:
+                        entry = cw.fire(case, act.event, act.fields, act.actor, act.on)
+                    log.append(entry)
+                    opened = []
+                    for opening in cw.openings[opened_before:]:
+                        if not is_new_ref(opening.case.ref):
+                            # the case has already changed in memory: refuse the whole batch, as fire() would
+                            raise _WholeBatchRefused(f"case reference {opening.case.ref!r} is already registered")
+                        touched[opening.case.ref] = _Loaded(opening.case, {}, {}, new=True)
+                        entries[opening.case.ref] = list(opening.entries)
+                        opened.append(opening.case.ref)
+                    results.append(
+                        {"case": act.ref, "event": act.event, "from": before, "to": case.state, "opened": opened}
+                    )
+                except Refused as refused:
+                    results.append(refused)
+            writes = _Writes()
+            now = self.clock()
+            for ref, loaded in touched.items():
+                if entries.get(ref):
+                    writes.add(session, loaded, entries[ref], now, run_id)
+            writes.flush(session)
+            return results
+
+        try:
+            result: list[dict[str, Any] | Refused] = self._retrying(op)
+        except _WholeBatchRefused as refused:
+            raise Refused(str(refused)) from None
+        return result
+
     # -- the sweep -------------------------------------------------------------------------------------------------
 
     def sweep(
@@ -332,7 +437,7 @@ class Casebook:
         local = SweepReport(as_of)
         writes = _Writes()
         now = self.clock()
-        for loaded in self._load_many(session, ids):
+        for loaded in self._load_many(session, ids, complete=False):
             entries = cw.catch_up(loaded.case, as_of)
             # (no entries can only mean a stale next_due_on: writing the case corrects it)
             writes.add(session, loaded, entries, now, run_id)
@@ -472,12 +577,23 @@ class Casebook:
         with Session(self.engine) as session:
             return self._load_one(session, ref).case
 
+    def load_many(self, refs: Iterable[str], *, complete: bool = True) -> dict[str, CaseFile]:
+        """Case aggregates by reference, read-only (unknown references are left out); ``complete=False``: with
+        only the deadlines still open (and those tracking a movable date), not the closed history."""
+        with Session(self.engine) as session:
+            ids = list(session.scalars(select(CaseRow.id).where(CaseRow.ref.in_(list(refs)))))
+            return {ld.case.ref: ld.case for ld in self._load_many(session, ids, complete=complete)}
+
     def replay(self, ref: str) -> CaseFile:
         """Rebuild the case from its log alone."""
         with Session(self.engine) as session:
             cw = Casework(self.policy, _SessionDirectory(session))
             case_id = self._case_id(session, ref)
             return cw.replay([_entry_from_row(r) for r in self._events(session, case_id)])
+
+    def replay_matches(self, ref: str) -> bool:
+        """Does replaying the case's log reproduce its stored state, deadlines and escalations?"""
+        return _fingerprint(self.load(ref)) == _fingerprint(self.replay(ref))
 
     def worklist(self, as_of: date, within: int = 7, role: str | None = None) -> list[dict[str, Any]]:
         """Open deadlines overdue or due within ``within`` days (and reviews from the start of month 8), soonest
@@ -571,29 +687,15 @@ class Casebook:
         case_id = self._case_id(session, ref)
         return self._load_many(session, [case_id])[0]
 
-    def _load_many(self, session: Session, ids: Sequence[int]) -> list[_Loaded]:
-        """Case aggregates by id: three queries, read as plain rows (the hot path of the sweep)."""
+    def _load_many(self, session: Session, ids: Sequence[int], *, complete: bool = True) -> list[_Loaded]:
+        """Case aggregates by id: three queries, read as plain rows (the hot path of the sweep).
+
+        ``complete=False`` reads the working set the rules consult — open deadlines, and the deadlines that track a
+        movable date (``_track_dates`` compares with the latest of those) — not a case's whole closed history.
+        """
         connection = session.connection()
-        cases, deadlines, escalations = _CASES.c, _DEADLINES.c, _ESCALATIONS.c
         by_case_d: dict[int, list[Deadline]] = {}
-        for d in connection.execute(
-            select(
-                deadlines.id,
-                deadlines.case_id,
-                deadlines.kind,
-                deadlines.due_on,
-                deadlines.owner,
-                deadlines.escalate_to,
-                deadlines.armed_in,
-                deadlines.armed_on,
-                deadlines.status,
-                deadlines.closed_on,
-                deadlines.shown_from,
-                deadlines.escalation_no,
-            )
-            .where(deadlines.case_id.in_(ids))
-            .order_by(deadlines.id)
-        ):
+        for d in connection.execute(_SELECT_DEADLINES if complete else _SELECT_WORKING_DEADLINES, {"ids": ids}):
             by_case_d.setdefault(d.case_id, []).append(
                 Deadline(
                     d.kind,
@@ -610,7 +712,7 @@ class Casebook:
                 )
             )
         by_case_e: dict[int, list[Escalation]] = {}
-        for e in connection.execute(select(_ESCALATIONS).where(escalations.case_id.in_(ids)).order_by(escalations.no)):
+        for e in connection.execute(_SELECT_ESCALATIONS, {"ids": ids}):
             by_case_e.setdefault(e.case_id, []).append(
                 Escalation(
                     e.no,
@@ -627,7 +729,7 @@ class Casebook:
                 )
             )
         loaded = []
-        for row in connection.execute(select(_CASES).where(cases.id.in_(ids)).order_by(cases.id)):
+        for row in connection.execute(_SELECT_CASES, {"ids": ids}):
             case = CaseFile(
                 ref=row.ref,
                 kind=CaseKind(row.kind),
@@ -727,6 +829,36 @@ _CASES = cast(Table, CaseRow.__table__)
 _DEADLINES = cast(Table, DeadlineRow.__table__)
 _ESCALATIONS = cast(Table, EscalationRow.__table__)
 _EVENTS = cast(Table, EventRow.__table__)
+# Statements built once (building them is a measurable part of the sweep's hot path).
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_SELECT_DEADLINES = (
+    select(
+        _DEADLINES.c.id,
+        _DEADLINES.c.case_id,
+        _DEADLINES.c.kind,
+        _DEADLINES.c.due_on,
+        _DEADLINES.c.owner,
+        _DEADLINES.c.escalate_to,
+        _DEADLINES.c.armed_in,
+        _DEADLINES.c.armed_on,
+        _DEADLINES.c.status,
+        _DEADLINES.c.closed_on,
+        _DEADLINES.c.shown_from,
+        _DEADLINES.c.escalation_no,
+    )
+    .where(_DEADLINES.c.case_id.in_(_IDS))
+    .order_by(_DEADLINES.c.id)
+)
+_SELECT_WORKING_DEADLINES = _SELECT_DEADLINES.where(
+    or_(_DEADLINES.c.status == DeadlineStatus.OPEN.value, _DEADLINES.c.kind.in_(TRACKING_KINDS))
+)
+_SELECT_ESCALATIONS = select(_ESCALATIONS).where(_ESCALATIONS.c.case_id.in_(_IDS)).order_by(_ESCALATIONS.c.no)
+_SELECT_CASES = select(_CASES).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
+_PEOPLE = cast(Table, PersonRow.__table__)
+_SELECT_PERSON = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(_PEOPLE.c.user == bindparam("user"))
+_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
+    _PEOPLE.c.user.in_(bindparam("users", expanding=True))
+)
 _UPDATE_CASE = (
     update(_CASES)
     .where(_CASES.c.id == bindparam("b_id"), _CASES.c.revision == bindparam("b_revision"))
@@ -948,6 +1080,15 @@ def notices(case: CaseFile, entries: Iterable[LogEntry]) -> list[dict[str, Any]]
                 }
             )
     return out
+
+
+def _fingerprint(case: CaseFile) -> tuple[Any, ...]:
+    return (
+        case.state,
+        sorted((d.kind, d.due_on, d.status.value, d.escalation_no) for d in case.deadlines),
+        [(e.no, e.state, e.raised_to.value, e.level) for e in case.escalations],
+        {k: v for k, v in case.dates.items()},
+    )
 
 
 def _entry_from_row(r: EventRow) -> LogEntry:
