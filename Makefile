@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo test lint typecheck unit lock bench clean
+.PHONY: install run demo test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
 
 install: $(STAMP)
 
@@ -31,6 +31,24 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+
+# Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
+bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
+
+bench-sweep: $(STAMP)
+	$(BIN)/python -m bench.sweep_scale
+
+bench-transitions: $(STAMP)
+	$(BIN)/python -m bench.transitions
+
+bench-floor: $(STAMP)
+	$(BIN)/python -m bench.floor
+
+bench-prefect: $(STAMP)
+	$(BIN)/python -m bench.prefect_ratio
+
+bench-simulate: $(STAMP)
+	$(BIN)/orderwatch simulate --cases 10000 --years 3 --seed 1 --json
 
 lock:
 	rm -rf /tmp/orderwatch-lock && $(PYTHON) -m venv /tmp/orderwatch-lock

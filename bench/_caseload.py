@@ -227,9 +227,9 @@ def build_caseload(url: str, active: int, due: int, *, fresh: bool = False) -> d
         _sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
     else:
+        upgrade(engine)
         with engine.begin() as c:
             tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            upgrade(engine)
             c.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     upgrade(engine)
     started = time.perf_counter()
@@ -274,6 +274,8 @@ def reset_due(url: str, active: int, due: int) -> None:
     due_t = read_templates(scratch, refs["due"])
     scratch.dispose()
     copy_cases(engine, due_t, due, "D", first)
+    with engine.connect() as c:  # everything in the main file: copies of it are whole
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
 
 

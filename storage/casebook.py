@@ -323,13 +323,16 @@ class Casebook:
         """Apply many manual actions in one transaction (a day's work arriving in bulk), in order.
 
         Each is checked and applied exactly as :meth:`fire` (or a registration) would be, catch-up of due deadlines
-        first; one that is refused changes nothing and comes back as its ``Refused`` in the result, the others land
-        together, with their log entries, in one commit.
+        first; one that is refused adds nothing of its own and comes back as its ``Refused`` in the result, the
+        others land together, with their log entries, in one commit. (Deadlines due before a refused action's date
+        still pass, as the morning's sweep would have let them: time passing is not the action's doing.)
         """
 
         def op(session: Session) -> list[dict[str, Any] | Refused]:
             refs = {a.ref for a in acts}
-            ids = dict(session.execute(select(CaseRow.ref, CaseRow.id).where(CaseRow.ref.in_(refs))).tuples().all())
+            ids = {
+                ref: id_ for ref, id_ in session.execute(select(CaseRow.ref, CaseRow.id).where(CaseRow.ref.in_(refs)))
+            }
             loaded_cases = self._load_many(session, list(ids.values()), complete=False)
             touched: dict[str, _Loaded] = {ld.case.ref: ld for ld in loaded_cases}
             entries: dict[str, list[LogEntry]] = {}
@@ -413,6 +416,20 @@ class Casebook:
             if not done:
                 break
         return report
+
+    def catch_up(self, ref: str, as_of: date, run_id: str | None = None) -> int:
+        """Let one case's deadlines due before ``as_of`` pass now, in its own transaction (the sweep's work for
+        one case); returns how many passed."""
+
+        def op(session: Session) -> int:
+            loaded = self._load_one(session, ref)
+            entries = Casework(self.policy, _SessionDirectory(session)).catch_up(loaded.case, as_of)
+            if entries:
+                self._save(session, loaded, entries, source=run_id)
+            return len(entries)
+
+        passed: int = self._retrying(op)
+        return passed
 
     def sweep_once(self, as_of: date, batch_size: int, report: SweepReport, run_id: str | None = None) -> int:
         """One batch in its own transaction; returns how many cases it handled (0: nothing left)."""
