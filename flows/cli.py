@@ -32,7 +32,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage fault is one line and exit 2, like every other refusal."""
 
     def error(self, message: str) -> NoReturn:
-        raise Refused(f"{self.prog}: {message}")
+        # main() prefixes "orderwatch: "; name the subcommand without repeating the program name
+        command = self.prog.removeprefix("orderwatch").strip()
+        raise Refused(f"{command}: {message}" if command else message)
 
 
 def _date(text: str) -> date:

@@ -154,7 +154,13 @@ class SupervisionOrderMachine(StateMachine):
         names: list[str] = fields["distribution"]
         roles = {p.role for p in (people.get(n) for n in names) if p is not None}
         missing = []
-        if Role.TEAM_MANAGER not in roles:
+        # "the Team Manager" is the case's: the allocated social worker's manager where the directory knows them
+        social_worker = people.get(case.people.get("social_worker") or "")
+        team_manager = people.get(social_worker.manager) if social_worker and social_worker.manager else None
+        if team_manager is not None and team_manager.role is Role.TEAM_MANAGER:
+            if team_manager.user not in names:
+                missing.append(f"{team_manager.user} (team_manager)")
+        elif Role.TEAM_MANAGER not in roles:
             missing.append("a team_manager")
         if Role.HEAD_OF_SERVICE not in roles:
             missing.append("a head_of_service")

@@ -49,6 +49,7 @@ __all__ = ["Act", "Casebook", "Conflict", "SweepReport", "escalation_id", "parse
 
 Clock = Callable[[], datetime]
 ESCALATION_PREFIX = "ESC-"
+_MAX_ID = 2**31 - 1  # the integer primary key's range on PostgreSQL
 
 
 class _WholeBatchRefused(Exception):
@@ -65,9 +66,13 @@ def escalation_id(row_id: int) -> str:
 
 def parse_escalation_id(text: str) -> int | None:
     """``ESC-12`` → 12; anything else → ``None`` (it is a case reference)."""
-    if text.upper().startswith(ESCALATION_PREFIX) and text[len(ESCALATION_PREFIX) :].isdigit():
-        return int(text[len(ESCALATION_PREFIX) :])
-    return None
+    if not text.upper().startswith(ESCALATION_PREFIX):
+        return None
+    number = text[len(ESCALATION_PREFIX) :]
+    # ASCII digits only ("²".isdigit() is true), and within the id column's range
+    if not (number.isascii() and number.isdigit()) or len(number) > 10 or int(number) > _MAX_ID:
+        raise Refused(f"malformed escalation id {text!r}: expected ESC-<number>")
+    return int(number)
 
 
 def _jsonable(value: Any) -> Any:
