@@ -418,7 +418,12 @@ def simulate(
         if c.scalar(select(func.count()).select_from(CaseRow)):
             raise Refused("simulate needs an empty database (it would mix generated cases with real ones)")
     today = [start]
-    book = Casebook(engine, policy, clock=_sim_clock(today))
+    changed: dict[str, CaseFile] = {}  # the day's changed cases, as the casebook wrote them (no read-back)
+
+    def written(cases: list[CaseFile]) -> None:
+        changed.update((c.ref, c) for c in cases)
+
+    book = Casebook(engine, policy, clock=_sim_clock(today), on_commit=written)
     w = _World(book, policy, behaviour or Behaviour(), random.Random(seed), _staff_for(cases), start)
     started = time.perf_counter()
     for role, users in w.staff.by_role.items():
@@ -432,21 +437,17 @@ def simulate(
     for i in range(days + 1):
         day = start + timedelta(days=i)
         today[0] = day
+        changed.clear()
         report = book.sweep(day)
         swept["passed"] += report.passed
-        changed = {n["case"] for n in report.notices}
         acts = w.plans.pop(day, [])
         if acts:
             w.acts += len(acts)
             for act, result in zip(acts, book.apply(acts), strict=True):
                 if isinstance(result, Refused):
                     w.refused[act.event] += 1
-                else:
-                    changed.add(act.ref)
-                    changed.update(result.get("opened", ()))
-        if changed:
-            for case in book.load_many(changed, complete=False).values():
-                w.notice(case, day)
+        for case in changed.values():
+            w.notice(case, day)
         if progress is not None:
             progress(i + 1, days + 1)
     wall = time.perf_counter() - started

@@ -62,6 +62,7 @@ __all__ = ["Act", "Casebook", "Conflict", "SweepReport", "escalation_id", "parse
 
 Clock = Callable[[], datetime]
 ESCALATION_PREFIX = "ESC-"
+_WRITTEN = "orderwatch.written"  # Session.info key: the case aggregates a unit of work wrote
 _MAX_ID = 2**31 - 1  # the integer primary key's range on PostgreSQL
 
 
@@ -187,10 +188,20 @@ class SweepReport:
 class Casebook:
     """All reads and changes of cases, people and escalations, on one database."""
 
-    def __init__(self, engine: Engine | Connection, policy: Policy = DEFAULT_POLICY, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine | Connection,
+        policy: Policy = DEFAULT_POLICY,
+        *,
+        clock: Clock,
+        on_commit: Callable[[list[CaseFile]], None] | None = None,
+    ) -> None:
+        """``on_commit``, if given, is handed the case aggregates each unit of work wrote, once it has committed
+        (the simulator reacts to them without reading them back)."""
         self.engine = engine
         self.policy = policy
         self.clock = clock
+        self.on_commit = on_commit
         self.is_postgres = engine.dialect.name == "postgresql"
 
     # -- the unit of work ------------------------------------------------------------------------------------------
@@ -211,7 +222,11 @@ class Casebook:
         for attempt in range(attempts):
             try:
                 with self._unit_of_work() as session:
-                    return operation(session)
+                    result = operation(session)
+                written: list[CaseFile] = session.info.get(_WRITTEN, [])
+                if written and self.on_commit is not None:
+                    self.on_commit(written)
+                return result
             except Conflict:
                 if attempt == attempts - 1:
                     raise
@@ -367,7 +382,10 @@ class Casebook:
             results: list[dict[str, Any] | Refused] = []
 
             def is_new_ref(ref: str) -> bool:
-                return ref not in touched and session.scalar(select(CaseRow.id).where(CaseRow.ref == ref)) is None
+                # the batch's own references were all looked up above; only a linked opening needs a query
+                if ref in touched:
+                    return False
+                return ref in refs or session.scalar(select(CaseRow.id).where(CaseRow.ref == ref)) is None
 
             for act in acts:
                 try:
@@ -982,11 +1000,13 @@ class _Writes:
         self.changed_escalations: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.refs: list[str] = []
+        self.written: list[CaseFile] = []
 
     def add(
         self, session: Session, loaded: _Loaded, entries: list[LogEntry], now: datetime, source: str | None
     ) -> None:
         case = loaded.case
+        self.written.append(case)
         open_dues = [d.due_on for d in case.deadlines if d.is_open]
         values = {
             "state": case.state,
@@ -1090,6 +1110,7 @@ class _Writes:
             )
 
     def flush(self, session: Session) -> None:
+        session.info.setdefault(_WRITTEN, []).extend(self.written)
         connection = session.connection()
         if self.cases and _BULK_UPDATE_CASE.execute(connection, self.cases) != len(self.cases):
             raise Conflict(", ".join(self.refs))
