@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,9 +25,16 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("ORDERWATCH_DATABASE_URL") or DEFAULT_URL
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """An engine for the URL, with SQLite made safe for several processes (WAL, busy timeout, foreign keys)."""
     parsed = make_url(database_url(url))
+    # orjson: the JSON columns (case dates, event payloads) are written on every transition; 15x json's speed
+    kwargs.setdefault("json_serializer", _dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite"):
