@@ -8,6 +8,7 @@ injected: "today" arrives as an argument and ``now`` (for ``recorded_at``) from 
 from __future__ import annotations
 
 import enum
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -951,6 +952,9 @@ _UPDATE_ESCALATION = (
 )
 
 
+_Prepared = tuple[str, list[tuple[str, Any, Any]], bool]  # SQL, (bind name, processor, fixed value)s, positional
+
+
 class _Bulk:
     """A DML statement compiled once per dialect and column set, run with the driver's ``executemany``.
 
@@ -960,9 +964,12 @@ class _Bulk:
 
     def __init__(self, statement: UpdateBase) -> None:
         self._statement = statement
-        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[str, Any, Any]], bool]] = {}
+        # per dialect *instance*: the bind processors carry the engine's own settings (its JSON serializer)
+        self._compiled: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, ...], _Prepared]] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def _prepare(self, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any, Any]], bool]:
+    def _prepare(self, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
         compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
         processors = compiled._bind_processors  # the types' own processors (SQLAlchemy's, by bind name)
         names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
@@ -973,10 +980,10 @@ class _Bulk:
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute for every row; the total number of rows matched."""
         keys = tuple(rows[0])
-        key = (connection.dialect.name, keys)
-        prepared = self._compiled.get(key)
+        by_keys = self._compiled.setdefault(connection.dialect, {})
+        prepared = by_keys.get(keys)
         if prepared is None:
-            prepared = self._compiled[key] = self._prepare(connection.dialect, keys)
+            prepared = by_keys[keys] = self._prepare(connection.dialect, keys)
         sql, params, positional = prepared
         names = [n for n, _, _ in params]
         parameters: list[Any] = []
