@@ -19,6 +19,9 @@ EVENT_NAMES = {
     "case.transitioned": "orderwatch.case.transitioned",
 }
 WORKLIST_COLUMNS = ["case", "kind", "state", "deadline", "due_on", "owner", "status"]
+# The artifact shows the most urgent items only: a table of thousands is slow to store and useless to read in the
+# UI (a regional caseload can have that many). `orderwatch worklist` lists every item.
+WORKLIST_ROWS_SHOWN = 1000
 
 
 def case_resource(ref: str) -> dict[str, str]:
@@ -39,10 +42,16 @@ def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[
     """The table artifact operators check each morning: overdue work, and what falls due in the next week."""
     items = book.worklist(as_of, within)
     rows = [{column: item[column] for column in WORKLIST_COLUMNS} for item in items]
+    shown = rows[:WORKLIST_ROWS_SHOWN]
+    more = (
+        f"; the {len(shown)} most urgent shown, `orderwatch worklist --as-of {as_of.isoformat()}` lists all"
+        if len(rows) > len(shown)
+        else ""
+    )
     create_table_artifact(
         key="orderwatch-worklist",
-        table=rows or [dict.fromkeys(WORKLIST_COLUMNS, "")],
-        description=f"Overdue and due within {within} days, as of {as_of.isoformat()} ({len(rows)} items).",
+        table=shown or [dict.fromkeys(WORKLIST_COLUMNS, "")],
+        description=f"Overdue and due within {within} days, as of {as_of.isoformat()} ({len(rows)} items{more}).",
     )
     return rows
 
