@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -105,18 +106,22 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.terminate()
+def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Ctrl-C, as at a terminal; a second Ctrl-C after ``grace`` (Prefect's own "stop now"); then SIGKILL.
+
+    Prefect 3.8's worker acknowledges the first SIGINT but does not exit while idle; the second one ends it.
+    """
+    for sent in (signal.SIGINT, signal.SIGINT):
+        if process.poll() is not None:
+            return
+        process.send_signal(sent)
         try:
-            process.wait(5)
+            process.wait(grace)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
+            continue
+    process.kill()
+    process.wait()
 
 
 def _load_demo(env: dict[str, str]) -> str:
@@ -172,7 +177,12 @@ def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str,
                 raise RuntimeError("the Prefect server or worker exited; see var/prefect/*.log")
             time.sleep(0.5)
     finally:
-        if worker is not None:
-            stop(worker)
-        stop(server)
+        # both at once: the worker's shutdown should not hold up the server's
+        # (a flow run still going gets 5 s; every flow is idempotent, so a cut-short run is simply run again)
+        stoppers = [threading.Thread(target=stop, args=(worker, 5.0))] if worker is not None else []
+        stoppers.append(threading.Thread(target=stop, args=(server,)))
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
     return {"stopped": True, "ready_seconds": round(ready, 1), "ui": f"http://127.0.0.1:{port}"}
