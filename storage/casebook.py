@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     BindParameter,
     Connection,
@@ -94,16 +95,26 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON values: dates as ISO strings, enums as their values, tuples as lists, keys as strings."""
     if type(value) in _PLAIN:  # the common case, first: most payload values are plain
+        return value
+    try:  # orjson does exactly that, in C, a dozen times faster than the walk below
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # a type orjson does not know (a non-dict Mapping, …): walk it
+        return _walk(value)
+
+
+def _walk(value: Any) -> Any:
+    if type(value) in _PLAIN:
         return value
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value._value_
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _walk(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_walk(v) for v in value]
     return value
 
 
