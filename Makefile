@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/orderwatch up
 
 demo: $(STAMP)
-	$(BIN)/python -m flows.demo
+	$(BIN)/python -m cli.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

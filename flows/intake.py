@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows import clock
+from cli import clock
 from flows.runtime import RefusedByRules, casebook
 from machines.calendar import parse_date
 from machines.casework import CpIsoRegistration, SORegistration

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
-from flows import clock
+from cli import clock
 from flows.runtime import casebook, public, run_id
 from flows.views import emit_notices
 from machines.errors import Refused

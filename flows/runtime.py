@@ -14,8 +14,8 @@ from prefect.runtime import flow_run
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from flows import clock
-from flows.config import load_policy
+from cli import clock
+from cli.config import load_policy
 from machines.errors import Refused
 from storage.casebook import Casebook
 from storage.db import database_url, make_engine, upgrade

@@ -134,7 +134,7 @@ Cli = Callable[..., Ran]
 @pytest.fixture
 def cli(db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """Run ``orderwatch ...`` in-process against the test database, with ``--json``; people of CAST added."""
-    from flows.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("ORDERWATCH_ACTOR", "test-reader")
 

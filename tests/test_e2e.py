@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.up import ROOT, deploy, prefect_env, start_server, start_worker, stop, wait_healthy
+from cli.up import ROOT, deploy, prefect_env, start_server, start_worker, stop, wait_healthy
 from tests.conftest import CAST
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 
 def _orderwatch(env: dict[str, str], *args: str) -> dict[str, object]:
-    ran = subprocess.run([sys.executable, "-m", "flows.cli", *args, "--json"], env=env, cwd=ROOT,
+    ran = subprocess.run([sys.executable, "-m", "cli.main", *args, "--json"], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     result: dict[str, object] = json.loads(ran.stdout)

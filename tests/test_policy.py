@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import load_policy
+from cli.config import load_policy
 from machines.errors import Refused
 from machines.policy import DEFAULT_POLICY, Policy
 

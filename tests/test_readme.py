@@ -6,16 +6,16 @@ import shutil
 
 import pytest
 
-from flows.diagrams import MACHINES, render
-from flows.readme import README, diagram_blocks
+from cli.diagrams import MACHINES, render
+from cli.readme import README, diagram_blocks
 from machines.errors import Refused
 
 
 def test_readme_diagrams_are_what_the_code_generates() -> None:
     blocks = diagram_blocks(README.read_text(encoding="utf-8"))
-    assert set(blocks) == set(MACHINES), "README.md must show every machine (run: python -m flows.readme)"
+    assert set(blocks) == set(MACHINES), "README.md must show every machine (run: python -m cli.readme)"
     for name, body in blocks.items():
-        assert body == render(name), f"README's {name} diagram is stale: run `python -m flows.readme`"
+        assert body == render(name), f"README's {name} diagram is stale: run `python -m cli.readme`"
 
 
 @pytest.mark.parametrize("name", sorted(MACHINES))

@@ -115,7 +115,7 @@ def test_simulate_lives_a_caseload_and_its_logs_replay(cli: Cli) -> None:
 
 
 def test_simulate_is_reproducible_and_refuses_a_database_with_cases(cli: Cli) -> None:
-    from flows.simulate import simulate
+    from cli.simulate import simulate
     from machines.policy import DEFAULT_POLICY
     from storage.db import upgrade
 

@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import OperationalError
 
-from flows import clock
-from flows.config import load_policy
+from cli import clock
+from cli.config import load_policy
 from machines.calendar import parse_date
 from machines.casework import CpIsoRegistration, SORegistration
 from machines.errors import Refused
@@ -171,11 +171,11 @@ def _not_future(on: date, what: str) -> date:
 def run(args: argparse.Namespace) -> Any:
     """Carry out one parsed command; returns what to print."""
     if args.command == "diagram":
-        from flows.diagrams import render
+        from cli.diagrams import render
 
         return render(args.machine, args.format)
     if args.command == "up":
-        from flows.up import up
+        from cli.up import up
 
         return up(db=getattr(args, "db", None), demo=args.demo, port=args.port)
     if args.command == "simulate":
@@ -193,7 +193,7 @@ def _simulate(args: argparse.Namespace) -> Any:
 
     from pydantic import ValidationError
 
-    from flows.simulate import Behaviour, progress_bar, simulate
+    from cli.simulate import Behaviour, progress_bar, simulate
 
     try:
         behaviour = Behaviour.from_toml(Path(args.behaviour)) if args.behaviour else Behaviour()

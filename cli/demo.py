@@ -16,7 +16,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from flows.cli import main
+from cli.main import main
 
 __all__ = ["PEOPLE", "load_demo", "run_demo"]
 

@@ -127,7 +127,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 def _load_demo(env: dict[str, str]) -> str:
     from sqlalchemy import func, select
 
-    from flows.demo import load_demo
+    from cli.demo import load_demo
     from storage.db import make_engine, upgrade
     from storage.models import CaseRow
 
@@ -139,7 +139,7 @@ def _load_demo(env: dict[str, str]) -> str:
     engine.dispose()
     if cases:
         return f"demo not loaded: the database already holds {cases} cases"
-    from flows import clock
+    from cli import clock
 
     load_demo(url, clock.today())
     return "demo caseload loaded"

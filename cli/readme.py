@@ -1,4 +1,4 @@
-"""Keep the README's machine diagrams equal to what the code draws: ``python -m flows.readme`` rewrites them."""
+"""Keep the README's machine diagrams equal to what the code draws: ``python -m cli.readme`` rewrites them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import sys
 from pathlib import Path
 
-from flows.diagrams import MACHINES, render
+from cli.diagrams import MACHINES, render
 
 __all__ = ["README", "diagram_blocks", "with_current_diagrams"]
 
