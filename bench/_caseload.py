@@ -29,9 +29,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from machines.casework import CpIsoRegistration, SORegistration
+from machines.cp_iso import CpIsoRegistration
 from machines.policy import DEFAULT_POLICY
+from machines.spec import Registration
+from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
+from storage.commands import AddPerson, Fire, Register
 from storage.db import make_engine, upgrade
 from storage.models import Base
 
@@ -76,16 +79,20 @@ def emit(result: dict[str, Any]) -> None:
 
 def _fire(book: Casebook, ref: str, steps: list[tuple[str, str, str, dict[str, str]]]) -> None:
     for event, actor, on, fields in steps:
-        book.fire(ref, event, fields, actor, date.fromisoformat(on))
+        book.handle(Fire(actor=actor, ref=ref, event=event, on=date.fromisoformat(on), fields=fields))
+
+
+def _register(book: Casebook, registration: Registration, actor: str, on: date) -> None:
+    book.handle(Register(actor=actor, registration=registration, on=on))
 
 
 def make_templates(book: Casebook) -> dict[str, list[str]]:
     """Template cases by sort ("active", "due"); returns their references."""
     for user, role, manager in PEOPLE:
-        book.add_person(user, role, manager, actor="bench")
+        book.handle(AddPerson(actor="bench", user=user, role=role, manager=manager))
     d = date.fromisoformat
     # active: an SO with its plan running (next deadline: the month-9 review, after the sweep day)
-    book.register_so(SORegistration("T-SO-ACTIVE", "CHILD-T1", d("2026-12-01"), notified_on=d("2026-12-02"),
+    _register(book, SORegistration("T-SO-ACTIVE", "CHILD-T1", d("2026-12-01"), notified_on=d("2026-12-02"),
                                     social_worker="sw"), "sw", d("2026-12-02"))  # fmt: skip
     _fire(book, "T-SO-ACTIVE", [
         ("allocate_iro", "su", "2026-12-03", {"iro": "iro"}),
@@ -94,7 +101,7 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
         ("pass_quality_check", "iro", "2026-12-15", {}),
     ])  # fmt: skip
     # active: a CP+ISO case running concurrently, review and midway discussion after the sweep day
-    book.register_cp_iso(CpIsoRegistration("T-CP-ACTIVE", "CHILD-T2", d("2027-02-01"), d("2027-06-20"),
+    _register(book, CpIsoRegistration("T-CP-ACTIVE", "CHILD-T2", d("2027-02-01"), d("2027-06-20"),
                                            last_review=d("2026-12-22"), issued=d("2027-01-25"),
                                            final_hearing=d("2027-07-20"), social_worker="sw"), "sw", d("2027-02-01"))  # fmt: skip
     _fire(book, "T-CP-ACTIVE", [
@@ -102,10 +109,10 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
         ("hold_three_way_discussion", "cpc", "2027-02-03", {"decision": "concurrent", "case_note": "CN-1"}),
     ])  # fmt: skip
     # due: no IRO allocated in time (missed: an escalation to the Safeguarding Unit)
-    book.register_so(SORegistration("T-SO-NOIRO", "CHILD-T3", d("2027-02-18"), notified_on=d("2027-02-19"),
+    _register(book, SORegistration("T-SO-NOIRO", "CHILD-T3", d("2027-02-18"), notified_on=d("2027-02-19"),
                                     social_worker="sw"), "sw", d("2027-02-19"))  # fmt: skip
     # due: no progress two weeks after an urgent review (a timer: the case moves to escalated_to_hos)
-    book.register_so(SORegistration("T-SO-URGENT", "CHILD-T4", d("2026-05-01"), notified_on=d("2026-05-01"),
+    _register(book, SORegistration("T-SO-URGENT", "CHILD-T4", d("2026-05-01"), notified_on=d("2026-05-01"),
                                     social_worker="sw"), "sw", d("2026-05-01"))  # fmt: skip
     _fire(book, "T-SO-URGENT", [
         ("allocate_iro", "su", "2026-05-04", {"iro": "iro"}),
@@ -117,7 +124,7 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
         ("issue_minutes", "iro", "2027-02-20", {"distribution": "sw,iro,tm,hos"}),
     ])  # fmt: skip
     # due: an order stepping down reaches its expiry (the order_expiry timer: the case expires)
-    book.register_so(SORegistration("T-SO-EXPIRY", "CHILD-T5", d("2026-02-28"), notified_on=d("2026-03-02"),
+    _register(book, SORegistration("T-SO-EXPIRY", "CHILD-T5", d("2026-02-28"), notified_on=d("2026-03-02"),
                                     social_worker="sw"), "sw", d("2026-03-02"))  # fmt: skip
     _fire(book, "T-SO-EXPIRY", [
         ("allocate_iro", "su", "2026-03-03", {"iro": "iro"}),
@@ -130,7 +137,7 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
         ("decide_step_down", "hos", "2026-11-16", {}),
     ])  # fmt: skip
     # due: the CPC not told of an ISO in time (missed)
-    book.register_cp_iso(CpIsoRegistration("T-CP-NOTOLD", "CHILD-T6", d("2027-02-24"), d("2027-05-20"),
+    _register(book, CpIsoRegistration("T-CP-NOTOLD", "CHILD-T6", d("2027-02-24"), d("2027-05-20"),
                                            last_review=d("2026-11-25"), issued=d("2027-02-10"),
                                            social_worker="sw"), "sw", d("2027-02-24"))  # fmt: skip
     return {

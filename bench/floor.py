@@ -47,25 +47,25 @@ def _plain(value: Any) -> Any:
 
 def capture(url: str) -> dict[str, list[dict[str, Any]]]:
     """Sweep once, recording every row change the unit of work writes."""
-    import storage.casebook as casebook_module
+    import storage.rows as rows_module
     from storage.casebook import Casebook
     from storage.db import make_engine
 
     captured: dict[str, list[dict[str, Any]]] = {k: [] for k in (*STATEMENTS, *INSERTS)}
-    original = casebook_module._Writes.flush
+    original = rows_module.Writes.flush
 
-    def recording(self: Any, session: Any) -> None:
+    def recording(self: Any, connection: Any) -> None:
         for key in captured:
             captured[key].extend(copy.deepcopy(getattr(self, key)))
-        original(self, session)
+        original(self, connection)
 
-    casebook_module._Writes.flush = recording  # type: ignore[method-assign]
+    rows_module.Writes.flush = recording  # type: ignore[method-assign]
     try:
         engine = make_engine(url)
         Casebook(engine, clock=clock).sweep(SWEEP_DAY)
         engine.dispose()
     finally:
-        casebook_module._Writes.flush = original  # type: ignore[method-assign]
+        rows_module.Writes.flush = original  # type: ignore[method-assign]
     return {k: [{c: _plain(v) for c, v in row.items()} for row in rows] for k, rows in captured.items()}
 
 

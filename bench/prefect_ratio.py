@@ -48,6 +48,7 @@ def main() -> None:
     from flows.runtime import dispose_engines
     from flows.sweep import daily_sweep
     from storage.casebook import Casebook
+    from storage.commands import CatchUp
     from storage.db import make_engine
     from storage.models import CaseRow
 
@@ -60,13 +61,14 @@ def main() -> None:
     def sweep_case(ref: str, as_of: date) -> int:
         if ref == "none":
             return 0
-        return newcomer_book.catch_up(ref, as_of)
+        passed: int = newcomer_book.handle(CatchUp(ref=ref, as_of=as_of))
+        return passed
 
     # Prefect's thread pool is unbounded by default: 2,000 task runs at once exhaust SQLAlchemy's pool (15
     # connections, 30 s wait) and fail. A newcomer who met that would bound it, below the pool's size.
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=NEWCOMER_THREADS))  # type: ignore[arg-type]
     def newcomer_sweep(as_of: date) -> int:
-        with newcomer_book.engine.connect() as c:  # type: ignore[union-attr]
+        with newcomer_book.engine.connect() as c:
             refs = list(c.scalars(select(CaseRow.ref).where(CaseRow.next_due_on < as_of)))
         futures = sweep_case.map(refs, as_of)
         return sum(f.result() for f in futures)

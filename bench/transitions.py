@@ -24,7 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench._caseload import SWEEP_DAY, VAR, build_caseload, clock, emit, log, median, reset_due
-from storage.casebook import Act, Casebook
+from storage.casebook import Casebook
+from storage.commands import Fire
 from storage.db import make_engine
 
 BATCH = 500
@@ -51,28 +52,30 @@ def measure(url: str, cases: int, due: int, repeat: int, reset: bool) -> dict[st
         passed += report.passed
     refs = _so_refs(active)
     on = SWEEP_DAY
-    schedule = [Act(r, "schedule_review", "iro", on, {"review_on": "2027-08-02"}) for r in refs]
-    hold = [Act(r, "hold_review", "iro", date(2027, 8, 2), {"outcome": "step_down"}) for r in refs]
+    schedule = [Fire(actor="iro", ref=r, event="schedule_review", on=on, fields={"review_on": "2027-08-02"})
+                for r in refs]  # fmt: skip
+    hold = [Fire(actor="iro", ref=r, event="hold_review", on=date(2027, 8, 2), fields={"outcome": "step_down"})
+            for r in refs]  # fmt: skip
     apply_rates, applied = [], 0
     for batch in (schedule[i : i + BATCH] for i in range(0, len(schedule), BATCH)):
         started = time.perf_counter()
-        results = book.apply(batch)
+        results = book.handle_all(batch)
         apply_rates.append(len(batch) / (time.perf_counter() - started))
         applied += len(batch)
-        assert all(isinstance(r, dict) and r["to"] == "review_scheduled" for r in results), results[:3]
+        assert all(getattr(r, "to_state", None) == "review_scheduled" for r in results), results[:3]
     fire_rates = []
     singles = hold[:1000]
     for batch in (singles[i : i + 100] for i in range(0, len(singles), 100)):
         started = time.perf_counter()
         for act in batch:
-            book.fire(act.ref, act.event, act.fields, act.actor, act.on)
+            book.handle(act)
         fire_rates.append(len(batch) / (time.perf_counter() - started))
     for batch in (hold[i : i + BATCH] for i in range(1000, len(hold), BATCH)):
         started = time.perf_counter()
-        results = book.apply(batch)
+        results = book.handle_all(batch)
         apply_rates.append(len(batch) / (time.perf_counter() - started))
         applied += len(batch)
-        assert all(isinstance(r, dict) and r["to"] == "minutes_pending" for r in results), results[:3]
+        assert all(getattr(r, "to_state", None) == "minutes_pending" for r in results), results[:3]
     engine.dispose()
     return {
         "sweep_deadlines_per_second": round(median(sweeps)),

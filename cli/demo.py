@@ -6,17 +6,16 @@ first order's expiry.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import redirect_stdout
 from datetime import date
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from cli.main import main
+from cli.dispatch import run_on_database
+from cli.output import plain, print_human
+from cli.parser import build_parser
 
 __all__ = ["PEOPLE", "load_demo", "run_demo"]
 
@@ -98,13 +97,9 @@ STORY: list[tuple[str, list[str]]] = [
 ]  # fmt: skip
 
 
-def _cli(args: Sequence[str], db: str, *, quiet: bool = False) -> Any:
-    buffer = StringIO()
-    with redirect_stdout(buffer):
-        rc = main([*args, "--db", db, "--json"])
-    if rc != 0:
-        raise SystemExit(f"demo step failed ({rc}): orderwatch {' '.join(args)}")
-    return json.loads(buffer.getvalue())
+def _cli(args: Sequence[str], db: str) -> Any:
+    """Run one ``orderwatch`` command line against ``db``; its result as the CLI's JSON would give it."""
+    return plain(run_on_database(build_parser().parse_args([*args, "--db", db])))
 
 
 def run_demo(db_path: Path, *, echo: bool = True) -> str:
@@ -169,7 +164,30 @@ def _story(db: str, *, echo: bool, until: date | None = None) -> None:
 
 def _print_section(title: str, args: list[str], db: str) -> None:
     print(f"\n== {title}: orderwatch {' '.join(args)}")
-    main([*args, "--db", db])
+    print_human(_cli(args, db))
+
+
+def load_demo_if_empty(db: str | None) -> str:
+    """``orderwatch up --demo``: the demo caseload, up to today, into the working database if it holds no case."""
+    from sqlalchemy import func, select
+
+    from cli import clock
+    from cli.up import absolute_db
+    from storage.db import database_url, make_engine, upgrade
+    from storage.models import CaseRow
+
+    url = absolute_db(database_url(db))
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.connect() as c:
+            cases = c.scalar(select(func.count()).select_from(CaseRow))
+    finally:
+        engine.dispose()
+    if cases:
+        return f"demo not loaded: the database already holds {cases} cases"
+    load_demo(url, clock.today())
+    return "demo caseload loaded"
 
 
 def demo() -> int:

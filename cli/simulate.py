@@ -1,7 +1,7 @@
 """``orderwatch simulate``: a synthetic caseload lived day by day through the casebook.
 
 Cases of both kinds open on dates spread over the simulated period. Each morning the sweep runs; then the people of
-each role do the day's work through the same casebook operations a manager would use (``Casebook.apply``: every
+each role do the day's work through the same commands a manager's would be (``Casebook.handle_all``: every
 event checked by the state machines and written with its log entry). What each person does, and when, is drawn when
 the work appears on their worklist (a deadline is armed): mostly on time, some late, some never, from per-role
 distributions (``Behaviour``, configurable from a TOML file). A late action may find the case moved on; the casebook
@@ -13,6 +13,7 @@ Only generated identifiers (``SIM-…``, ``CHILD-…``, ``sim.sw.0001``): no per
 from __future__ import annotations
 
 import random
+import sys
 import time
 import tomllib
 from collections import Counter, defaultdict
@@ -27,13 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, func, select
 
 from machines.calendar import add_months, extension_limit
-from machines.casework import FINAL_STATES, CpIsoRegistration, SORegistration
+from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, Deadline, Role
 from machines.policy import Policy
-from machines.rules import RULES
-from machines.supervision_order import FIVE_QUESTIONS
-from storage.casebook import Act, Casebook
+from machines.procedures import PROCEDURES, RULES
+from machines.supervision_order import FIVE_QUESTIONS, SORegistration
+from storage.casebook import Casebook
+from storage.commands import ActOnEscalation, AddPerson, Command, Fire, Register
 from storage.models import CaseRow, DeadlineRow, EscalationRow, EventRow
 
 __all__ = ["Behaviour", "Response", "SimulationResult", "simulate"]
@@ -157,7 +159,7 @@ class _World:
     rng: random.Random
     staff: Staff
     start: date
-    plans: dict[date, list[Act]] = field(default_factory=lambda: defaultdict(list))
+    plans: dict[date, list[Command]] = field(default_factory=lambda: defaultdict(list))
     planned: dict[str, set[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(set))
     index: dict[str, int] = field(default_factory=dict)  # case ref -> a stable number (to pick its people)
     refused: Counter[str] = field(default_factory=Counter)
@@ -185,7 +187,7 @@ class _World:
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
-    def plan(self, on: date, act: Act) -> None:
+    def plan(self, on: date, act: Command) -> None:
         self.plans[on].append(act)
 
     # -- who --------------------------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ class _World:
 
     # -- opening cases ----------------------------------------------------------------------------------------------
 
-    def open_case(self, n: int, on: date) -> Act:
+    def open_case(self, n: int, on: date) -> Command:
         ref = f"SIM-{n + 1:07d}"
         self.index[ref] = n
         sw = self.staff.pick(Role.SOCIAL_WORKER, n)
@@ -221,7 +223,7 @@ class _World:
             reg: SORegistration | CpIsoRegistration = SORegistration(
                 ref, child, order, dob=dob, notified_on=on, social_worker=sw
             )
-            return Act(ref, "register_so", sw, on, registration=reg)
+            return Register(actor=sw, registration=reg, on=on)
         icpc = on - timedelta(days=self.rng.randint(10, 400))
         last_review = None
         if (on - icpc).days > 80:
@@ -245,13 +247,13 @@ class _World:
             dob=dob,
             social_worker=sw,
         )
-        return Act(ref, "register_cp_iso", sw, on, registration=creg)
+        return Register(actor=sw, registration=creg, on=on)
 
     # -- the work that reaches people ---------------------------------------------------------------------------
 
     def notice(self, case: CaseFile, today: date) -> None:
         """Plan what people will do about every piece of work on this case not yet planned for."""
-        if case.state in FINAL_STATES[case.kind]:
+        if case.state in PROCEDURES[case.kind].final:
             self.planned.pop(case.ref, None)
             return
         seen = self.planned[case.ref]
@@ -271,10 +273,10 @@ class _World:
         if case.kind is CaseKind.CP_ISO and self.chance(self.behaviour.disagreement):
             on = today + timedelta(days=self.rng.randint(5, 60))
             note = {"note": "disagreement about whether the CP plan should remain"}
-            self.plan(on, Act(case.ref, "raise_disagreement", self.person(case, Role.TEAM_MANAGER), on, note))
+            self.plan(on, _fire(case.ref, "raise_disagreement", self.person(case, Role.TEAM_MANAGER), on, note))
         if case.kind is CaseKind.SUPERVISION_ORDER and self.chance(self.behaviour.discharge):
             on = today + timedelta(days=self.rng.randint(30, 300))
-            self.plan(on, Act(case.ref, "discharge", self.staff.pick(Role.LEGAL, 0), on))
+            self.plan(on, _fire(case.ref, "discharge", self.staff.pick(Role.LEGAL, 0), on))
 
     def _work(self, case: CaseFile, d: Deadline, today: date) -> None:
         rule = RULES[d.kind]
@@ -289,7 +291,7 @@ class _World:
         b, ref = self.behaviour, case.ref
 
         def act(event: str, role: Role, fields: dict[str, Any] | None = None, when: date = on) -> None:
-            self.plan(when, Act(ref, event, self.person(case, role), when, fields or {}))
+            self.plan(when, _fire(ref, event, self.person(case, role), when, fields or {}))
 
         match d.kind:
             case "iro_allocation":
@@ -360,11 +362,11 @@ class _World:
         if hearing > d.due_on:
             on = max(today + timedelta(days=1), d.due_on - timedelta(days=self.rng.randint(0, 14)))
             new = min(hearing, d.due_on + timedelta(weeks=8))
-            self.plan(on, Act(case.ref, "extend_proceedings", legal, on, {"new_date": new.isoformat()}))
+            self.plan(on, _fire(case.ref, "extend_proceedings", legal, on, {"new_date": new.isoformat()}))
             return
         on = max(today + timedelta(days=1), hearing)
         outcome = self.choose(self.behaviour.final_hearing_outcomes)
-        self.plan(on, Act(case.ref, "record_final_hearing", legal, on, {"outcome": outcome}))
+        self.plan(on, _fire(case.ref, "record_final_hearing", legal, on, {"outcome": outcome}))
 
     def _court_decides(self, case: CaseFile, today: date) -> None:
         expiry = case.dates["expiry"]
@@ -374,23 +376,39 @@ class _World:
         legal = self.staff.pick(Role.LEGAL, self.index.setdefault(case.ref, len(self.index)))
         new = min(add_months(expiry, 12), extension_limit(case.dates["order_date"], case.dob))
         if self.chance(self.behaviour.court_extends) and new > expiry:
-            self.plan(on, Act(case.ref, "court_extends", legal, on, {"new_expiry": new.isoformat()}))
+            self.plan(on, _fire(case.ref, "court_extends", legal, on, {"new_expiry": new.isoformat()}))
         else:
-            self.plan(on, Act(case.ref, "court_refuses", legal, on))
+            self.plan(on, _fire(case.ref, "court_refuses", legal, on))
 
     def _escalation_work(self, case: CaseFile, d: Deadline, today: date) -> None:
-        assert d.escalation_no is not None
-        esc = case.escalation(d.escalation_no)
+        esc = case.escalation(d.escalation_no or 0)
         on = self.when(esc.raised_to, today, d.due_on)
         if on is None:
             return
         actor = self.person(case, esc.raised_to)
         if d.kind == "escalation_acknowledgement":
-            self.plan(on, Act(case.ref, "acknowledge", actor, on, {}, escalation_no=esc.no))
+            self.plan(on, ActOnEscalation(actor=actor, ref=case.ref, no=esc.no, action="acknowledge", on=on))
         else:
             # resolved after it is acknowledged (the acknowledgement, if any, is due sooner)
             on = max(on, today + timedelta(days=2))
-            self.plan(on, Act(case.ref, "resolve", actor, on, {"note": "resolved"}, escalation_no=esc.no))
+            self.plan(
+                on,
+                ActOnEscalation(
+                    actor=actor, ref=case.ref, no=esc.no, action="resolve", on=on, fields={"note": "resolved"}
+                ),
+            )
+
+
+def _fire(ref: str, event: str, actor: str, on: date, fields: dict[str, Any] | None = None) -> Fire:
+    return Fire(actor=actor, ref=ref, event=event, on=on, fields=fields or {})
+
+
+def _event_name(command: Command) -> str:
+    if isinstance(command, Register):
+        return command.registration.event
+    if isinstance(command, ActOnEscalation):
+        return command.action
+    return str(getattr(command, "event", type(command).__name__))
 
 
 def _sim_clock(day: list[date]) -> Callable[[], datetime]:
@@ -428,7 +446,7 @@ def simulate(
     started = time.perf_counter()
     for role, users in w.staff.by_role.items():
         for user in users:
-            book.add_person(user, role.value, w.staff.manager[user], actor="simulate")
+            book.handle(AddPerson(actor="simulate", user=user, role=role.value, manager=w.staff.manager[user]))
     days = max(1, round(years * 365.25))
     opening_days = sorted(start + timedelta(days=w.rng.randrange(days)) for _ in range(cases))
     for n, on in enumerate(opening_days):
@@ -443,9 +461,9 @@ def simulate(
         acts = w.plans.pop(day, [])
         if acts:
             w.acts += len(acts)
-            for act, result in zip(acts, book.apply(acts), strict=True):
+            for act, result in zip(acts, book.handle_all(acts), strict=True):
                 if isinstance(result, Refused):
-                    w.refused[act.event] += 1
+                    w.refused[_event_name(act)] += 1
         for case in changed.values():
             w.notice(case, day)
         if progress is not None:
@@ -525,3 +543,36 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def run_simulation(args: Any) -> dict[str, Any]:
+    """``orderwatch simulate``: on ``--db``, or a fresh SQLite file of its own (never the working database)."""
+    from pydantic import ValidationError
+
+    from cli.config import load_policy
+    from storage.db import make_engine, upgrade
+
+    try:
+        behaviour = Behaviour.from_toml(Path(args.behaviour)) if args.behaviour else Behaviour()
+    except (OSError, ValueError, ValidationError) as exc:
+        raise Refused(f"--behaviour {args.behaviour}: {str(exc).splitlines()[0]}") from None
+    url = getattr(args, "db", None)
+    if url is None:
+        path = Path("var") / f"simulate-{args.seed}.db"
+        path.parent.mkdir(exist_ok=True)
+        for stale in path.parent.glob(path.name + "*"):
+            stale.unlink()
+        url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with progress_bar(not args.no_progress and sys.stderr.isatty()) as progress:
+            result = simulate(engine, load_policy(), cases=args.cases, years=args.years, seed=args.seed,
+                              start=args.start, behaviour=behaviour, replay_sample=args.replay_sample,
+                              progress=progress).as_dict()  # fmt: skip
+    finally:
+        engine.dispose()
+    result["database"] = url
+    if not result["replay_check"]["ok"]:
+        raise RuntimeError(f"replaying sampled logs did not reproduce {result['replay_check']['differ']}")
+    return result

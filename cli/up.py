@@ -22,13 +22,13 @@ from sqlalchemy.engine import make_url
 from machines.errors import Refused
 from storage.db import database_url
 
-__all__ = ["ROOT", "prefect_env", "up"]
+__all__ = ["ROOT", "absolute_db", "prefect_env", "up"]
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "orderwatch"
 
 
-def _absolute_db(url: str) -> str:
+def absolute_db(url: str) -> str:
     """Worker subprocesses run elsewhere: a relative SQLite path is made absolute against the project root."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
@@ -51,7 +51,7 @@ def prefect_env(port: int, db: str | None = None, home: Path | None = None) -> d
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
         "ORDERWATCH_HOME": str(ROOT),
-        "ORDERWATCH_DATABASE_URL": _absolute_db(database_url(db)),
+        "ORDERWATCH_DATABASE_URL": absolute_db(database_url(db)),
     }
 
 
@@ -124,28 +124,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     process.wait()
 
 
-def _load_demo(env: dict[str, str]) -> str:
-    from sqlalchemy import func, select
-
-    from cli.demo import load_demo
-    from storage.db import make_engine, upgrade
-    from storage.models import CaseRow
-
-    url = env["ORDERWATCH_DATABASE_URL"]
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.connect() as c:
-        cases = c.scalar(select(func.count()).select_from(CaseRow))
-    engine.dispose()
-    if cases:
-        return f"demo not loaded: the database already holds {cases} cases"
-    from cli import clock
-
-    load_demo(url, clock.today())
-    return "demo caseload loaded"
-
-
-def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str, Any]:
+def up(db: str | None = None, port: int = 4200, note: str | None = None) -> dict[str, Any]:
     """Run the main job until Ctrl-C; returns what it did."""
     if not 1024 <= port <= 65535:
         raise Refused(f"--port {port} must be between 1024 and 65535")
@@ -162,13 +141,12 @@ def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str,
     try:
         wait_healthy(port, process=server)
         deploy(env)
-        notes = _load_demo(env) if demo else None
         worker = start_worker(env)
         ready = time.monotonic() - started
         print(f"orderwatch is up in {ready:.1f}s: Prefect UI at http://127.0.0.1:{port}  (Ctrl-C stops it)")
         print(f"  orderwatch database: {env['ORDERWATCH_DATABASE_URL']}; Prefect home: {env['PREFECT_HOME']}")
-        if notes:
-            print(f"  {notes}")
+        if note:
+            print(f"  {note}")
         sys.stdout.flush()
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)

@@ -19,8 +19,10 @@ from prefect import flow, get_run_logger
 from cli import clock
 from flows.runtime import RefusedByRules, casebook
 from machines.calendar import parse_date
-from machines.casework import CpIsoRegistration, SORegistration
+from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
+from machines.supervision_order import SORegistration
+from storage.commands import Register
 
 __all__ = ["inbox", "intake_cp_iso", "intake_supervision_orders"]
 
@@ -48,7 +50,7 @@ def _register_so(item: dict[str, Any]) -> None:
                          _date_or_none(item, "expiry"), _date_or_none(item, "dob"), _date_or_none(item, "notified_on"),
                          item.get("social_worker"))  # fmt: skip
     on = reg.notified_on or clock.today()
-    casebook().register_so(reg, str(item["actor"]), on)
+    casebook().handle(Register(actor=str(item["actor"]), registration=reg, on=on))
 
 
 def _register_cp(item: dict[str, Any]) -> None:
@@ -57,7 +59,7 @@ def _register_cp(item: dict[str, Any]) -> None:
     reg = CpIsoRegistration(str(item["case"]), str(item["child"]), d["iso_date"], d["next_review"], d["last_review"],
                             d["icpc"], d["issued"], d["cmh"], d["irh"], d["final_hearing"], d["dob"],
                             item.get("social_worker"))  # fmt: skip
-    casebook().register_cp_iso(reg, str(item["actor"]), reg.iso_date)
+    casebook().handle(Register(actor=str(item["actor"]), registration=reg, on=reg.iso_date))
 
 
 def _process(

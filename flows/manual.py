@@ -17,27 +17,28 @@ from cli import clock
 from flows.runtime import casebook, public, run_id
 from flows.views import emit_notices
 from machines.errors import Refused
-from machines.fields import EVENT_FIELDS
-from machines.rules import EVENT_ROLES, TIMER_EVENTS
-from storage.casebook import parse_escalation_id
+from machines.procedures import case_events
+from machines.spec import EventSpec
+from storage.commands import ActOnEscalation, Fire
+from storage.ids import parse_escalation_id
 
 __all__ = ["CaseEvent", "escalation_action", "record_event"]
 
 
-def _offered(event: str) -> bool:
-    """An event is offered in the UI when none of its required fields is free text."""
-    return all(not (f.required and f.kind == "text") for f in EVENT_FIELDS.get(event, {}).values())
+# What the form offers, from the event specs: the events with no required free text, and their other fields.
+OFFERED: dict[str, EventSpec] = {spec.name: spec for _, spec in sorted(case_events(), key=lambda p: p[1].name)
+                                 if not spec.free_text}  # fmt: skip
+FORM_FIELDS = {k: f for spec in OFFERED.values() for k, f in spec.fields.items() if not f.free_text}
 
 
-CaseEvent = StrEnum(  # type: ignore[misc]
-    "CaseEvent",
-    {e: e for e in sorted(EVENT_ROLES) if not e.startswith("register_") and e not in TIMER_EVENTS and _offered(e)},
-)
-Outcome = Literal[
-    "step_down", "extend", "inconclusive", "end_plan", "continue_plan",
-    "supervision_order", "care_order", "no_order", "other",
-]  # fmt: skip
-Decision = Literal["step_down", "concurrent", "continue"]
+def _choices(key: str) -> dict[str, str]:
+    values = dict.fromkeys(c for spec in OFFERED.values() if key in spec.fields for c in spec.fields[key].choices)
+    return {v: v for v in values}
+
+
+CaseEvent = StrEnum("CaseEvent", {name: name for name in OFFERED})  # type: ignore[misc]
+Outcome = StrEnum("Outcome", _choices("outcome"))  # type: ignore[misc]
+Decision = StrEnum("Decision", _choices("decision"))  # type: ignore[misc]
 Resolution = Literal["actions_completed", "no_further_action", "referred_to_challenge_and_resolution"]
 
 
@@ -55,15 +56,16 @@ def record_event(
     distribution: list[str] | None = None,
     new_expiry: date | None = None,
     next_review: date | None = None,
-    move_review_to: date | None = None,
     new_date: date | None = None,
 ) -> dict[str, Any]:
     """Record what happened on a case (``on`` defaults to today); the rules refuse what they do not allow."""
     values = {"outcome": outcome, "decision": decision, "iro": iro, "review_on": review_on,
               "hos_attended": hos_attended, "distribution": distribution, "new_expiry": new_expiry,
-              "next_review": next_review, "move_review_to": move_review_to, "new_date": new_date}  # fmt: skip
+              "next_review": next_review, "new_date": new_date}  # fmt: skip
     name = str(event)
-    fields = {k: v for k, v in values.items() if v is not None and k in EVENT_FIELDS.get(name, {})}
+    spec = OFFERED[name]
+    fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()
+              if v is not None and k in spec.fields}  # fmt: skip
     stray = sorted(k for k, v in values.items() if v is not None and k not in fields)
     try:
         if stray:
@@ -71,12 +73,18 @@ def record_event(
         day = on or clock.today()
         if day > clock.today():
             raise Refused(f"on {day} is in the future")
-        result = casebook().fire(case_ref, name, fields, actor, day, run_id=run_id())
+        result = casebook().handle(Fire(actor=actor, ref=case_ref, event=name, on=day, fields=fields, source=run_id()))
     except Refused as exc:
         raise public(exc) from None
-    emit_notices(result["notices"])
-    get_run_logger().info("%s: %s -> %s (%s on %s)", case_ref, result["from"], result["to"], name, result["on"])
-    return {k: result[k] for k in ("case", "event", "from", "to", "on", "opened")}
+    emit_notices(result.notices)
+    get_run_logger().info("%s: %s -> %s (%s on %s)", case_ref, result.from_state, result.to_state, name, result.on)
+    return {k: v for k, v in result.as_json().items() if k in ("case", "event", "from", "to", "on", "opened")}
+
+
+_PARAMETERS = {"outcome", "decision", "iro", "review_on", "hos_attended", "distribution", "new_expiry", "next_review",
+               "new_date"}  # fmt: skip
+if set(FORM_FIELDS) != _PARAMETERS:  # the form's parameters are the specs' fields: a new field must be offered
+    raise TypeError(f"record-event's parameters {sorted(_PARAMETERS)} differ from the specs' {sorted(FORM_FIELDS)}")
 
 
 @flow(name="escalation-action", flow_run_name="{escalation}-{action}")
@@ -95,9 +103,11 @@ def escalation_action(
         if (resolution is None) == (action == "resolve"):
             raise Refused("a resolution is given with resolve, and only with resolve")
         fields = {"note": resolution} if resolution else {}
-        result = casebook().fire_escalation(esc, action, fields, actor, on or clock.today(), run_id=run_id())
+        command = ActOnEscalation(actor=actor, escalation=esc, action=action, on=on or clock.today(), fields=fields,
+                                  source=run_id())  # fmt: skip
+        result = casebook().handle(command)
     except Refused as exc:
         raise public(exc) from None
-    emit_notices(result["notices"])
-    get_run_logger().info("%s (%s): %s -> %s", escalation, result["case"], result["from"], result["to"])
-    return {k: v for k, v in result.items() if k != "notices"}
+    emit_notices(result.notices)
+    get_run_logger().info("%s (%s): %s -> %s", escalation, result.case, result.from_state, result.to_state)
+    return {k: v for k, v in result.as_json().items() if k != "notices"}

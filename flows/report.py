@@ -11,7 +11,8 @@ from prefect import flow, get_run_logger
 from flows.runtime import casebook, public, run_id, scheduled_date
 from flows.views import publish_summary, publish_worklist
 from machines.errors import Refused
-from storage.casebook import escalation_id
+from storage.ids import escalation_id
+from storage.notifications import NotifyEscalation
 
 __all__ = ["caseload_report", "notify_escalation"]
 
@@ -23,7 +24,7 @@ def caseload_report(as_of: date | None = None) -> dict[str, Any]:
     book = casebook()
     worklist = publish_worklist(book, day)
     open_escalations = book.escalations(open_only=True)
-    by_reason = Counter(e["reason"] for e in open_escalations)
+    by_reason = Counter(e.reason for e in open_escalations)
     by_state = book.counts_by_state()
     facts = {
         "cases": sum(n for states in by_state.values() for n in states.values()),
@@ -44,7 +45,9 @@ def notify_escalation(case_ref: str, escalation_no: int, raised_to: str | None =
     book = casebook()
     try:
         esc = book.escalation_row_id(case_ref, escalation_no)
-        recipients = book.notify_escalation(esc, source=run_id() or "manual", role=raised_to)
+        recipients: list[str] = book.handle(
+            NotifyEscalation(actor="system", escalation=esc, role=raised_to, source=run_id() or "manual")
+        )
     except Refused as exc:
         raise public(exc) from None
     get_run_logger().info("%s of %s: %d notification(s) recorded", escalation_id(esc), case_ref, len(recipients))

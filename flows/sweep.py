@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.runtime import casebook, run_id, scheduled_date, transient_database_error
 from flows.views import emit_notices, publish_summary, publish_worklist
-from storage.casebook import SweepReport
+from storage.commands import SweepBatch, SweepReport
 
 __all__ = ["daily_sweep", "sweep_batch"]
 
@@ -20,11 +20,10 @@ __all__ = ["daily_sweep", "sweep_batch"]
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=transient_database_error,
 )
-def sweep_batch(as_of: date, batch_size: int, number: int) -> dict[str, Any]:
+def sweep_batch(as_of: date, batch_size: int, number: int) -> SweepReport:
     """One batch of cases in one transaction: claimed, caught up to ``as_of``, committed together."""
-    report = SweepReport(as_of)
-    handled = casebook().sweep_once(as_of, batch_size, report, run_id())
-    return {"handled": handled, "report": report}
+    report: SweepReport = casebook().handle(SweepBatch(as_of=as_of, batch_size=batch_size, source=run_id()))
+    return report
 
 
 def _run_name() -> str:
@@ -44,17 +43,10 @@ def daily_sweep(as_of: date | None = None, batch_size: int = 500) -> dict[str, A
     number = 0
     while True:
         number += 1
-        result = sweep_batch(day, batch_size, number)
-        if result["handled"] == 0:
+        part = sweep_batch(day, batch_size, number)
+        if not part.handled:
             break
-        part: SweepReport = result["report"]
-        total.passed += part.passed
-        total.cases += part.cases
-        total.batches += 1
-        total.missed.update(part.missed)
-        total.timers.update(part.timers)
-        total.escalations.update(part.escalations)
-        total.notices.extend(part.notices)
+        total.add(part)
     emitted = emit_notices(total.notices)
     book = casebook()
     summary = total.as_dict()

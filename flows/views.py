@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 
 from storage.casebook import Casebook
+from storage.notices import Notice
 
 __all__ = ["emit_notices", "publish_summary", "publish_worklist"]
 
@@ -28,19 +29,18 @@ def case_resource(ref: str) -> dict[str, str]:
     return {"prefect.resource.id": f"orderwatch.case.{ref}", "prefect.resource.name": ref}
 
 
-def emit_notices(notices: Iterable[Mapping[str, Any]]) -> int:
+def emit_notices(notices: Iterable[Notice]) -> int:
     """One Prefect event per notice (missed deadline, raised escalation, transition): Automations can route them."""
     count = 0
     for notice in notices:
-        payload = {k: v for k, v in notice.items() if k not in ("type", "case")}
-        emit_event(event=EVENT_NAMES[notice["type"]], resource=case_resource(notice["case"]), payload=payload)
+        emit_event(event=EVENT_NAMES[notice.type], resource=case_resource(notice.case), payload=dict(notice.payload))
         count += 1
     return count
 
 
 def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
     """The table artifact operators check each morning: overdue work, and what falls due in the next week."""
-    items = book.worklist(as_of, within)
+    items = [item.as_json() for item in book.worklist(as_of, within)]
     rows = [{column: item[column] for column in WORKLIST_COLUMNS} for item in items]
     shown = rows[:WORKLIST_ROWS_SHOWN]
     more = (

@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from machines.events import DomainEvent
 
 __all__ = [
     "CaseFile",
@@ -18,6 +21,7 @@ __all__ = [
     "DeadlineStatus",
     "Directory",
     "Escalation",
+    "EscalationState",
     "LogEntry",
     "MappingDirectory",
     "Person",
@@ -40,8 +44,11 @@ class Role(StrEnum):
     CPC_TEAM_MANAGER = "cpc_team_manager"
     HEAD_OF_SERVICE = "head_of_service"
     SAFEGUARDING_UNIT = "safeguarding_unit"
+    SAFEGUARDING_UNIT_MANAGER = "safeguarding_unit_manager"
     LEGAL = "legal"
-    SYSTEM = "system"
+    ADMIN = "admin"  # manages people and their roles, nothing else
+    OPERATOR = "operator"  # runs the system and receives its alarms; fires no case event in their own name
+    SYSTEM = "system"  # fires timers only; never a person's role
 
 
 class DeadlineStatus(StrEnum):
@@ -49,6 +56,13 @@ class DeadlineStatus(StrEnum):
     MET = "met"
     MISSED = "missed"
     CANCELLED = "cancelled"
+
+
+class EscalationState(StrEnum):
+    raised = "raised"
+    acknowledged = "acknowledged"
+    escalated = "escalated"
+    resolved = "resolved"
 
 
 class Source(StrEnum):
@@ -107,7 +121,7 @@ class Escalation:
     reason: str
     raised_to: Role
     raised_on: date
-    state: str = "raised"
+    state: EscalationState = EscalationState.raised
     level: int = 1
     deadline_kind: str | None = None
     detail: str | None = None  # free text; stays in the database
@@ -117,12 +131,13 @@ class Escalation:
 
     @property
     def is_open(self) -> bool:
-        return self.state != "resolved"
+        return self.state is not EscalationState.resolved
 
 
 @dataclass(slots=True)
 class LogEntry:
-    """One row of the append-only event log: what happened, to what, by whom, and its consequences."""
+    """One row of the append-only event log: what happened, to what, by whom, and what it did (``changes``, typed
+    domain events; empty for an entry read back from the log, whose ``consequences`` were stored)."""
 
     event: str
     from_state: str
@@ -133,14 +148,14 @@ class LogEntry:
     happened_on: date
     payload: dict[str, Any] = field(default_factory=dict)
     escalation_no: int | None = None
-    consequences: dict[str, list[Any]] = field(default_factory=dict)
+    changes: list[DomainEvent] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
 class CaseFile:
     ref: str
     kind: CaseKind
-    state: str
+    state: StrEnum  # the procedure's state enum (SOState, CpIsoState)
     child_id: str
     procedure_version: str
     dob: date | None = None

@@ -14,9 +14,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["DEFAULT_URL", "database_url", "make_engine", "upgrade"]
+__all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine", "upgrade"]
 
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
+# Execution option of a unit of work that writes: on SQLite its transaction begins IMMEDIATE (it takes the write
+# lock first, so what it reads cannot change before it writes).
+WRITE = "orderwatch_write"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -30,8 +33,12 @@ def _dumps(value: Any) -> str:
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for the URL, with SQLite made safe for several processes (WAL, busy timeout, foreign keys)."""
+    """An engine for the URL, with SQLite made safe for several processes (WAL, busy timeout, foreign keys).
+
+    Bound parameters never appear in error messages or logs (``hide_parameters``): they carry personal data.
+    """
     parsed = make_url(database_url(url))
+    kwargs.setdefault("hide_parameters", True)
     # orjson: the JSON columns (case dates, event payloads) are written on every transition; 15x json's speed
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -44,6 +51,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # SQLAlchemy's documented pysqlite recipe: the driver emits no BEGIN of its own, the "begin" event does
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
@@ -51,6 +60,11 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            immediate = connection.get_execution_options().get(WRITE)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage.casebook import Casebook
+from storage.commands import AddPerson
 from storage.db import make_engine, upgrade
 from storage.models import Base
 
@@ -113,7 +114,7 @@ def book(engine: sa.Engine) -> Casebook:
     """A casebook with the standard cast of people already added."""
     casebook = Casebook(engine, clock=lambda: FIXED_NOW)
     for user, role, manager in CAST:
-        casebook.add_person(user, role, manager, actor="test-setup")
+        casebook.handle(AddPerson(actor="test-setup", user=user, role=role, manager=manager))
     return casebook
 
 

@@ -10,8 +10,9 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from machines.casework import SORegistration
-from storage.casebook import Casebook, SweepReport
+from machines.supervision_order import SORegistration
+from storage.casebook import Casebook
+from storage.commands import AddPerson, Fire, Register, SweepReport
 from storage.db import make_engine
 from storage.models import EventRow
 from tests.conftest import CAST, FIXED_NOW
@@ -22,11 +23,11 @@ def test_two_concurrent_sweeps_fire_each_deadline_exactly_once(db_url: str) -> N
     engines = [make_engine(db_url, pool_size=2) for _ in range(2)]
     setup = Casebook(engines[0], clock=lambda: FIXED_NOW)
     for user, role, manager in CAST:
-        setup.add_person(user, role, manager, actor="test")
+        setup.handle(AddPerson(actor="test", user=user, role=role, manager=manager))
     cases = 120
     for n in range(cases):
-        setup.register_so(SORegistration(f"SO-{n}", f"C-{n}", date(2026, 1, 15), notified_on=date(2026, 1, 16)),
-                          "sw1", date(2026, 1, 16))  # fmt: skip
+        reg = SORegistration(f"SO-{n}", f"C-{n}", date(2026, 1, 15), notified_on=date(2026, 1, 16))
+        setup.handle(Register(actor="sw1", registration=reg, on=date(2026, 1, 16)))
     reports: list[SweepReport] = []
     barrier = threading.Barrier(2)
 
@@ -60,8 +61,8 @@ def test_two_concurrent_sweeps_fire_each_deadline_exactly_once(db_url: str) -> N
 
 
 def test_a_manual_event_and_a_sweep_on_one_case_both_land(book: Casebook, engine: sa.Engine) -> None:
-    book.register_so(SORegistration("SO-R", "C-R", date(2026, 1, 15), notified_on=date(2026, 1, 16)), "sw1",
-                     date(2026, 1, 16))  # fmt: skip
+    reg = SORegistration("SO-R", "C-R", date(2026, 1, 15), notified_on=date(2026, 1, 16))
+    book.handle(Register(actor="sw1", registration=reg, on=date(2026, 1, 16)))
     other = Casebook(engine, clock=lambda: FIXED_NOW)
     errors: list[BaseException] = []
 
@@ -74,7 +75,12 @@ def test_a_manual_event_and_a_sweep_on_one_case_both_land(book: Casebook, engine
     threads = [
         threading.Thread(target=run, args=(lambda: book.sweep(date(2026, 1, 25)),)),
         threading.Thread(
-            target=run, args=(lambda: other.fire("SO-R", "allocate_iro", {"iro": "iro1"}, "su1", date(2026, 1, 26)),)
+            target=run,
+            args=(
+                lambda: other.handle(
+                    Fire(actor="su1", ref="SO-R", event="allocate_iro", on=date(2026, 1, 26), fields={"iro": "iro1"})
+                ),
+            ),
         ),
     ]
     for t in threads:

@@ -22,8 +22,9 @@ from flows.manual import escalation_action, record_event
 from flows.report import caseload_report, notify_escalation
 from flows.runtime import RefusedByRules, transient_database_error
 from flows.sweep import daily_sweep
-from machines.casework import SORegistration
+from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
+from storage.commands import Register
 from storage.db import make_engine
 from tests.conftest import FIXED_NOW, Cli
 
@@ -134,8 +135,9 @@ def test_the_custom_run_form_gets_dropdowns() -> None:
     assert "allocate_iro" in events and "hold_review" in events
     assert "fail_quality_check" not in events  # needs free text: recorded with the CLI, never a Prefect parameter
     assert "progress_check" not in events  # a timer
-    outcome = json.dumps(schema["properties"]["outcome"])
+    outcome = json.dumps(definitions["Outcome"])  # the outcome field's dropdown: every outcome of the specs
     assert "inconclusive" in outcome and "supervision_order" in outcome
+    assert "Outcome" in json.dumps(schema["properties"]["outcome"])
     action = parameter_schema(escalation_action).model_dump()["properties"]["action"]
     assert action["enum"] == ["acknowledge", "escalate", "resolve"]
 
@@ -173,7 +175,7 @@ def test_the_report_and_the_notification(flow_db: str, cli: Cli, book_on_flow_db
     again = notify_escalation(case_ref="SO-1", escalation_no=1, raised_to="safeguarding_unit")
     assert again["notified"] == 1
     notes = book_on_flow_db.notifications()
-    assert [(n["recipient"], n["role"]) for n in notes] == [("su1", "safeguarding_unit")]  # once, not twice
+    assert [(n.recipient, n.role) for n in notes] == [("su1", "safeguarding_unit")]  # once, not twice
 
 
 def test_retries_only_on_transient_database_errors() -> None:
@@ -200,5 +202,7 @@ def book_on_flow_db(flow_db: str) -> Iterator[Casebook]:
 def test_registration_through_the_casebook_is_visible_to_flows(
     flow_db: str, cli: Cli, book_on_flow_db: Casebook
 ) -> None:
-    book_on_flow_db.register_so(SORegistration("SO-77", "C-77", date(2026, 1, 15)), "sw1", date(2026, 1, 16))
+    book_on_flow_db.handle(
+        Register(actor="sw1", registration=SORegistration("SO-77", "C-77", date(2026, 1, 15)), on=date(2026, 1, 16))
+    )
     assert caseload_report(as_of=date(2026, 1, 16))["cases"] == 1

@@ -18,16 +18,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlalchemy.pool import StaticPool
 
-from machines.casework import FINAL_STATES, MACHINES, CpIsoRegistration, SORegistration, _Tracked
+from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
-from machines.fields import EVENT_FIELDS
 from machines.model import CaseFile, DeadlineStatus
-from machines.rules import EVENT_ROLES, PERSONAL_EVENTS, RULES, TIMER_EVENTS
+from machines.procedures import PROCEDURES, RULES, case_events
+from machines.spec import FieldKind
+from machines.supervision_order import CaseState, SORegistration
 from storage.casebook import Casebook
+from storage.commands import ActOnEscalation, AddPerson, Fire, Register
 from storage.models import Base
 from tests.conftest import CAST, FIXED_NOW
 
-EVENTS = sorted(e for e in EVENT_ROLES if not e.startswith("register_") and e not in TIMER_EVENTS)
+SPECS = {spec.name: spec for _, spec in case_events()}
+EVENTS = sorted(SPECS)
 ACTORS = [user for user, _, _ in CAST]
 START = date(2026, 1, 15)
 
@@ -68,10 +71,10 @@ def plausible_fields(event: str, case: CaseFile, on: date, pick: st.DataObject) 
         "expected_outcomes": "e",
     }
     fields: dict[str, Any] = {}
-    for key, spec in EVENT_FIELDS.get(event, {}).items():
+    for key, spec in SPECS[event].fields.items():
         if not spec.required and pick.draw(st.booleans(), label=f"omit {key}"):
             continue
-        if spec.kind == "choice":
+        if spec.kind is FieldKind.CHOICE:
             fields[key] = pick.draw(st.sampled_from(spec.choices), label=key)
         elif key == "so_case":
             continue
@@ -82,15 +85,16 @@ def plausible_fields(event: str, case: CaseFile, on: date, pick: st.DataObject) 
 
 
 def allowed_events(case: CaseFile) -> list[str]:
-    machine, states = MACHINES[case.kind]
-    return [e.id for e in machine(model=_Tracked(states(case.state))).allowed_events if e.id not in TIMER_EVENTS]
+    proc = PROCEDURES[case.kind]
+    machine = proc.machine(model=CaseState(case.state))
+    return [e.id for e in machine.allowed_events if not proc.events[e.id].timer]
 
 
 def rightful_actors(event: str, case: CaseFile) -> list[str]:
-    personal = PERSONAL_EVENTS.get(event)
+    personal = SPECS[event].owner
     if personal and personal in case.people:
         return [case.people[personal]]
-    return [user for user, role, _ in CAST if role in EVENT_ROLES[event]] or ACTORS
+    return [user for user, role, _ in CAST if role in SPECS[event].roles] or ACTORS
 
 
 class CaseworkMachine(RuleBasedStateMachine):
@@ -100,7 +104,7 @@ class CaseworkMachine(RuleBasedStateMachine):
         Base.metadata.create_all(self.engine)
         self.book = Casebook(self.engine, clock=lambda: FIXED_NOW)
         for user, role, manager in CAST:
-            self.book.add_person(user, role, manager, actor="test")
+            self.book.handle(AddPerson(actor="test", user=user, role=role, manager=manager))
         self.today = START
         self.refs: list[str] = []
 
@@ -113,12 +117,10 @@ class CaseworkMachine(RuleBasedStateMachine):
 
     @initialize()
     def open_cases(self) -> None:
-        self.book.register_so(SORegistration("SO-1", "C-1", START, notified_on=START), "sw1", START)
-        self.book.register_cp_iso(
-            CpIsoRegistration("CP-1", "C-2", START, date(2026, 3, 1), icpc=date(2026, 1, 5), issued=date(2026, 1, 2)),
-            "cpc1",
-            START,
-        )
+        self.book.handle(Register(actor="sw1", registration=SORegistration("SO-1", "C-1", START, notified_on=START),
+                                  on=START))  # fmt: skip
+        cp = CpIsoRegistration("CP-1", "C-2", START, date(2026, 3, 1), icpc=date(2026, 1, 5), issued=date(2026, 1, 2))
+        self.book.handle(Register(actor="cpc1", registration=cp, on=START))
         self.refs = ["SO-1", "CP-1"]
 
     @rule(pick=st.data(), days=st.integers(0, 20))
@@ -141,12 +143,12 @@ class CaseworkMachine(RuleBasedStateMachine):
         fields = plausible_fields(event, case, on, pick)
         before = self.snapshot()
         try:
-            result = self.book.fire(ref, event, fields, actor, on)
+            result = self.book.handle(Fire(actor=actor, ref=ref, event=event, on=on, fields=fields))
         except Refused:
             assert self.snapshot() == before, "a refused event changed the database"
             return
         self.today = on
-        for opened in result["opened"]:
+        for opened in result.opened:
             self.refs.append(opened)
 
     @rule(days=st.integers(0, 30))
@@ -165,11 +167,12 @@ class CaseworkMachine(RuleBasedStateMachine):
         esc = pick.draw(st.sampled_from(open_ones), label="escalation")
         actor = pick.draw(st.sampled_from(ACTORS), label="actor")
         fields = {"note": "sorted"} if pick.draw(st.booleans(), label="with note") else {}
-        last = self.book.load(esc["case"]).last_event_on or self.today
+        last = self.book.load(esc.case).last_event_on or self.today
         on = max(self.today, last)
         before = self.snapshot()
         try:
-            self.book.fire_escalation(int(esc["id"].split("-")[1]), action, fields, actor, on)
+            esc_id = int(esc.id.split("-")[1])
+            self.book.handle(ActOnEscalation(actor=actor, escalation=esc_id, action=action, on=on, fields=fields))
         except Refused:
             assert self.snapshot() == before, "a refused escalation action changed the database"
             return
@@ -184,7 +187,7 @@ class CaseworkMachine(RuleBasedStateMachine):
     def deadlines_agree_with_states(self) -> None:
         for ref in self.refs:
             case = self.book.load(ref)
-            final = case.state in FINAL_STATES[case.kind]
+            final = case.state in PROCEDURES[case.kind].final
             escalated_kinds = [e.deadline_kind for e in case.escalations]
             for d in case.deadlines:
                 if d.is_open:

@@ -48,14 +48,14 @@ def test_policy_file_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_local_policy_moves_the_due_dates() -> None:
-    from machines.casework import Casework, SORegistration
+    from machines.casework import Casework
     from machines.model import CaseKind, MappingDirectory, Person, Role
-    from machines.rules import RULES
+    from machines.procedures import RULES
+    from machines.supervision_order import SORegistration
 
     people = MappingDirectory({"sw1": Person("sw1", Role.SOCIAL_WORKER)})
     fast = Casework(Policy(iro_allocation_wd=1), people)
-    fast.register_so(SORegistration("SO-9", "C-9", date(2026, 1, 15), notified_on=date(2026, 1, 16)), "sw1",
-                     date(2026, 1, 16))  # fmt: skip
-    case = fast.last_opened
+    case = fast.open(SORegistration("SO-9", "C-9", date(2026, 1, 15), notified_on=date(2026, 1, 16)), "sw1",
+                     date(2026, 1, 16)).case  # fmt: skip
     assert case.kind is CaseKind.SUPERVISION_ORDER and "iro_allocation" in RULES
     assert {d.kind: d.due_on for d in case.deadlines}["iro_allocation"] == date(2026, 1, 19)  # Fri + 1 WD = Mon

@@ -7,11 +7,13 @@ from datetime import date
 
 import pytest
 
-from machines.casework import Casework, _Tracked
+from machines.casework import _MACHINES
 from machines.errors import Refused
 from machines.model import CaseKind
+from machines.procedures import PROCEDURES
 from machines.supervision_order import SOState
-from storage.casebook import Act, Casebook
+from storage.casebook import Casebook
+from storage.commands import CatchUp, Fire, Register, Transition
 from storage.db import make_engine
 from tests.conftest import FIXED_NOW, Cli, snapshot
 
@@ -34,15 +36,15 @@ def test_apply_lands_the_good_actions_together_and_reports_each_refusal(cli: Cli
     for ref in ("SO-1", "SO-2"):
         _register(cli, ref)
     on = date(2026, 1, 19)
-    results = book.apply([
-        Act("SO-1", "allocate_iro", "su1", on, {"iro": "iro1"}),
-        Act("SO-2", "hold_review", "iro1", on, {"outcome": "extend"}),  # illegal in registered
-        Act("SO-9", "allocate_iro", "su1", on, {"iro": "iro1"}),  # unknown case
-        Act("SO-2", "allocate_iro", "sw1", on, {"iro": "iro1"}),  # role not allowed
-        Act("SO-2", "allocate_iro", "su1", on, {"iro": "iro2"}),
-        Act("SO-1", "record_first_cin_meeting", "sw1", on),  # after allocate_iro, in the same batch
+    results = book.handle_all([
+        Fire(ref="SO-1", event="allocate_iro", actor="su1", on=on, fields={"iro": "iro1"}),
+        Fire(ref="SO-2", event="hold_review", actor="iro1", on=on, fields={"outcome": "extend"}),  # illegal now
+        Fire(ref="SO-9", event="allocate_iro", actor="su1", on=on, fields={"iro": "iro1"}),  # unknown case
+        Fire(ref="SO-2", event="allocate_iro", actor="sw1", on=on, fields={"iro": "iro1"}),  # role not allowed
+        Fire(ref="SO-2", event="allocate_iro", actor="su1", on=on, fields={"iro": "iro2"}),
+        Fire(ref="SO-1", event="record_first_cin_meeting", actor="sw1", on=on),  # after allocate_iro, same batch
     ])  # fmt: skip
-    assert [r["to"] if isinstance(r, dict) else type(r).__name__ for r in results] == [
+    assert [r.to_state if isinstance(r, Transition) else type(r).__name__ for r in results] == [
         "awaiting_first_cin", "Refused", "Refused", "Refused", "awaiting_first_cin", "quality_check_due",
     ]  # fmt: skip
     assert "hold_review is not allowed when case SO-2 is registered" in str(results[1])
@@ -55,47 +57,49 @@ def test_apply_lands_the_good_actions_together_and_reports_each_refusal(cli: Cli
 
 
 def test_apply_registers_cases_and_refuses_a_duplicate_reference(cli: Cli, book: Casebook, db_url: str) -> None:
-    from machines.casework import SORegistration
+    from machines.supervision_order import SORegistration
 
     _register(cli, "SO-1")
     reg = SORegistration("SO-2", "C-2", date(2026, 1, 15), notified_on=date(2026, 1, 16), social_worker="sw1")
     dup = SORegistration("SO-1", "C-3", date(2026, 1, 15), notified_on=date(2026, 1, 16), social_worker="sw1")
-    results = book.apply([
-        Act("SO-2", "register_so", "sw1", date(2026, 1, 16), registration=reg),
-        Act("SO-1", "register_so", "sw1", date(2026, 1, 16), registration=dup),
+    results = book.handle_all([
+        Register(actor="sw1", registration=reg, on=date(2026, 1, 16)),
+        Register(actor="sw1", registration=dup, on=date(2026, 1, 16)),
     ])  # fmt: skip
-    assert isinstance(results[0], dict) and results[0]["to"] == "registered"
+    assert not isinstance(results[0], Refused) and results[0].state == "registered"
     assert isinstance(results[1], Refused) and "already registered" in str(results[1])
     assert cli("show", "SO-2").json["deadlines"][0] == {"kind": "iro_allocation", "due_on": "2026-01-23",
                                                         "status": "open"}  # fmt: skip
     before = snapshot(db_url)
-    assert all(isinstance(r, Refused) for r in book.apply([Act("SO-2", "discharge", "sw2", date(2026, 1, 20))]))
+    refused = book.handle_all([Fire(ref="SO-2", event="discharge", actor="sw2", on=date(2026, 1, 20))])
+    assert all(isinstance(r, Refused) for r in refused)
     assert snapshot(db_url) == before
 
 
 def test_catch_up_lets_one_case_pass_its_due_deadlines(cli: Cli, book: Casebook) -> None:
     _register(cli, "SO-1")
     _register(cli, "SO-2")
-    assert book.catch_up("SO-1", date(2026, 1, 24)) == 1  # iro_allocation (due 23 Jan) missed
-    assert book.catch_up("SO-1", date(2026, 1, 24)) == 0  # idempotent
+    assert book.handle(CatchUp(ref="SO-1", as_of=date(2026, 1, 24))) == 1  # iro_allocation (due 23 Jan) missed
+    assert book.handle(CatchUp(ref="SO-1", as_of=date(2026, 1, 24))) == 0  # idempotent
     assert cli("show", "SO-1").json["escalations"][0]["reason"] == "missed:iro_allocation"
     assert cli("show", "SO-2").json["escalations"] == []  # the other case untouched
 
 
 def test_a_machine_reused_after_a_final_state_still_decides() -> None:
-    """Machines are built once per thread; one that reached a final state is restarted, not left terminated."""
-    machine, model = Casework._machine(CaseKind.SUPERVISION_ORDER, "stepping_down")
+    """Machines are built once per thread; one that reached a final state is built anew, not left terminated."""
+    machine_cls = PROCEDURES[CaseKind.SUPERVISION_ORDER].machine
+    machine, model = _MACHINES.get(machine_cls, SOState.stepping_down)
     machine.send("order_expiry")
     assert model.state is SOState.expired and machine.is_terminated
-    again, model = Casework._machine(CaseKind.SUPERVISION_ORDER, "registered")
-    assert again is machine and not again.is_terminated
+    again, model = _MACHINES.get(machine_cls, SOState.registered)
+    assert not again.is_terminated
+    assert _MACHINES.get(machine_cls, SOState.registered)[0] is again  # reused while it has not terminated
     from statemachine.exceptions import TransitionNotAllowed
 
     with pytest.raises(TransitionNotAllowed):
         again.send("hold_review", case=None, fields={}, on=None, people=None, actor=None)
     again.send("order_expiry")
     assert model.state is SOState.expired
-    assert isinstance(model, _Tracked)
 
 
 def test_simulate_lives_a_caseload_and_its_logs_replay(cli: Cli) -> None:

@@ -1,0 +1,124 @@
+"""The storage-backed subcommands of ``orderwatch``: each builds one command or query for the casebook.
+
+Kept apart from ``cli.main`` so the demo can replay command lines without the launcher (no import circle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from cli import clock
+from cli.parser import parse_fields
+from machines.errors import Refused
+
+if TYPE_CHECKING:
+    from storage.casebook import Casebook
+
+__all__ = ["run_on_database"]
+
+
+def run_on_database(args: argparse.Namespace) -> Any:
+    """Carry out a parsed subcommand against the database (``--db``, else the configured one)."""
+    from cli.config import load_policy
+    from storage.casebook import Casebook
+    from storage.db import make_engine, upgrade
+
+    engine = make_engine(getattr(args, "db", None))
+    try:
+        upgrade(engine)
+        book = Casebook(engine, load_policy(), clock=clock.now)
+        return _COMMANDS[args.command](book, args)
+    finally:
+        engine.dispose()
+
+
+def _reader(actor: str | None) -> str:
+    return actor or os.environ.get("ORDERWATCH_ACTOR") or getpass.getuser()
+
+
+def _not_future(on: date, what: str) -> date:
+    today = clock.today()
+    if on > today:
+        raise Refused(f"{what} {on} is in the future (today is {today})")
+    return on
+
+
+def _people(book: Casebook, args: argparse.Namespace) -> Any:
+    from storage.commands import AddPerson
+
+    if args.people_command == "list":
+        return book.people()
+    return book.handle(AddPerson(actor=_reader(None), user=args.user, role=args.role, manager=args.manager))
+
+
+def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
+    from machines.supervision_order import SORegistration
+    from storage.commands import Register
+
+    reg = SORegistration(args.case, args.child, args.order_date, args.expiry, args.dob, args.notified_on,
+                         args.social_worker)  # fmt: skip
+    # The case opens on the day the Safeguarding Unit was notified (default: today).
+    on = _not_future(args.notified_on or clock.today(), "--notified-on")
+    return book.handle(Register(actor=args.actor, registration=reg, on=on))
+
+
+def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
+    from machines.cp_iso import CpIsoRegistration
+    from storage.commands import Register
+
+    reg = CpIsoRegistration(args.case, args.child, args.iso_date, args.next_review, args.last_review, args.icpc,
+                            args.issued, args.cmh, args.irh, args.final_hearing, args.dob,
+                            args.social_worker)  # fmt: skip
+    # The case opens on the day the ISO was granted.
+    return book.handle(Register(actor=args.actor, registration=reg, on=_not_future(args.iso_date, "--iso-date")))
+
+
+def _fire(book: Casebook, args: argparse.Namespace) -> Any:
+    from storage.commands import ActOnEscalation, Fire
+    from storage.ids import parse_escalation_id
+
+    on = _not_future(args.on or clock.today(), "--on")
+    fields = parse_fields(args.fields)
+    esc = parse_escalation_id(args.ref)
+    if esc is not None:
+        return book.handle(ActOnEscalation(actor=args.actor, escalation=esc, action=args.event, on=on, fields=fields))
+    return book.handle(Fire(actor=args.actor, ref=args.ref, event=args.event, on=on, fields=fields))
+
+
+def _sweep(book: Casebook, args: argparse.Namespace) -> Any:
+    if args.batch_size < 1:
+        raise Refused("--batch-size must be at least 1")
+    # A sweep for a future date would call deadlines missed before their day is over.
+    as_of = _not_future(args.as_of or clock.today(), "--as-of")
+    return book.sweep(as_of, batch_size=args.batch_size).as_dict()
+
+
+def _worklist(book: Casebook, args: argparse.Namespace) -> Any:
+    if args.within < 0:
+        raise Refused("--within must be 0 or more days")
+    return book.worklist(args.as_of or clock.today(), args.within, args.role)
+
+
+def _replay(book: Casebook, args: argparse.Namespace) -> Any:
+    if not book.replay_matches(args.ref):
+        raise RuntimeError(f"replaying {args.ref} does not reproduce it")
+    return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
+
+
+_COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
+    "people": _people,
+    "so": _register_so,
+    "cp-iso": _register_cp_iso,
+    "fire": _fire,
+    "sweep": _sweep,
+    "show": lambda book, args: book.show(args.ref, _reader(args.actor)),
+    "history": lambda book, args: book.history(args.ref, _reader(args.actor)),
+    "worklist": _worklist,
+    "escalations": lambda book, args: book.escalations(open_only=args.open),
+    "replay": _replay,
+}

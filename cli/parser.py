@@ -1,0 +1,172 @@
+"""The ``orderwatch`` command's arguments (DESIGN.md: a contract — names and options are stable).
+
+``fire --help`` lists every event's ``--set`` keys, derived from the procedures' event specs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import date
+from typing import NoReturn
+
+from machines.calendar import parse_date
+from machines.errors import Refused
+
+__all__ = ["build_parser", "parse_fields"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage fault is one line and exit 2, like every other refusal."""
+
+    def format_help(self) -> str:
+        # an epilog that needs the procedures is built only when help is shown
+        build = getattr(self, "epilog_from", None)
+        if build is not None:
+            self.epilog = build()
+        return super().format_help()
+
+    def error(self, message: str) -> NoReturn:
+        # main() prefixes "orderwatch: "; name the subcommand without repeating the program name
+        command = self.prog.removeprefix("orderwatch").strip()
+        raise Refused(f"{command}: {message}" if command else message)
+
+
+def _date(text: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
+    # SUPPRESS: given before or after the subcommand, neither placement overwrites the other with a default.
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document on stdout")
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL (default: $ORDERWATCH_DATABASE_URL, else a SQLite file under ./var/)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="orderwatch", description="Keeps court-order casework on time.", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    people = sub.add_parser("people", help="the people who use orderwatch").add_subparsers(
+        dest="people_command", required=True, parser_class=_Parser
+    )
+    add = people.add_parser("add", parents=[common], help="add a person with a role")
+    add.add_argument("user")
+    add.add_argument("--role", required=True)
+    add.add_argument("--manager")
+    people.add_parser("list", parents=[common], help="list people")
+
+    so = sub.add_parser("so", help="Supervision Order cases").add_subparsers(
+        dest="so_command", required=True, parser_class=_Parser
+    )
+    reg = so.add_parser("register", parents=[common], help="register a final Supervision Order")
+    reg.add_argument("--case", required=True)
+    reg.add_argument("--child", required=True)
+    reg.add_argument("--order-date", required=True, type=_date)
+    reg.add_argument("--expiry", type=_date)
+    reg.add_argument("--dob", type=_date)
+    reg.add_argument("--notified-on", type=_date)
+    reg.add_argument("--social-worker")
+    reg.add_argument("--actor", required=True)
+
+    cp = sub.add_parser("cp-iso", help="CP plan + Interim Supervision Order cases").add_subparsers(
+        dest="cp_command", required=True, parser_class=_Parser
+    )
+    creg = cp.add_parser("register", parents=[common], help="register a CP + ISO case")
+    creg.add_argument("--case", required=True)
+    creg.add_argument("--child", required=True)
+    creg.add_argument("--iso-date", required=True, type=_date)
+    creg.add_argument("--next-review", required=True, type=_date)
+    for name in ("--last-review", "--icpc", "--issued", "--cmh", "--irh", "--final-hearing", "--dob"):
+        creg.add_argument(name, type=_date)
+    creg.add_argument("--social-worker")
+    creg.add_argument("--actor", required=True)
+
+    fire = sub.add_parser(
+        "fire",
+        parents=[common],
+        help="record an event on a case (or an escalation)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fire.epilog_from = _set_keys_help  # type: ignore[attr-defined]
+    fire.add_argument("ref", help="case reference, or ESC-<id> for an escalation")
+    fire.add_argument("event")
+    fire.add_argument("--actor", required=True)
+    fire.add_argument("--on", type=_date, help="the date it happened (default: today)")
+    fire.add_argument("--set", dest="fields", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+
+    sweep = sub.add_parser("sweep", parents=[common], help="let every deadline due before the date pass")
+    sweep.add_argument("--as-of", type=_date, help="default: today")
+    sweep.add_argument("--batch-size", type=int, default=500)
+
+    show = sub.add_parser("show", parents=[common], help="a case: state, dates, deadlines, escalations")
+    show.add_argument("ref")
+    show.add_argument("--actor", help="who is reading (default: $ORDERWATCH_ACTOR or the login name)")
+    history = sub.add_parser("history", parents=[common], help="a case's event log, oldest first")
+    history.add_argument("ref")
+    history.add_argument("--actor", help="who is reading (default: $ORDERWATCH_ACTOR or the login name)")
+
+    work = sub.add_parser("worklist", parents=[common], help="what is overdue or due soon")
+    work.add_argument("--as-of", type=_date)
+    work.add_argument("--within", type=int, default=7, metavar="DAYS")
+    work.add_argument("--role")
+
+    esc = sub.add_parser("escalations", parents=[common], help="escalations")
+    esc.add_argument("--open", action="store_true", help="only those not yet resolved")
+
+    diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
+    diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])
+    diagram.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+
+    replay = sub.add_parser("replay", parents=[common], help="check that a case's log reproduces it")
+    replay.add_argument("ref")
+
+    sim = sub.add_parser("simulate", parents=[common], help="a synthetic caseload lived day by day")
+    sim.add_argument("--cases", type=int, required=True, help="cases opened over the period")
+    sim.add_argument("--years", type=float, default=1.0)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--start", type=_date, default=date(2025, 1, 1), help="first simulated day")
+    sim.add_argument("--behaviour", metavar="TOML", help="response distributions and decision shares")
+    sim.add_argument("--replay-sample", type=int, default=200, metavar="N")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    up = sub.add_parser("up", parents=[common], help="the main job: Prefect server, deployments, worker")
+    up.add_argument("--demo", action="store_true", help="also load the demo caseload")
+    up.add_argument("--port", type=int, default=4200)
+    return parser
+
+
+def parse_fields(pairs: Sequence[str]) -> dict[str, str]:
+    """``--set KEY=VALUE ...`` as a mapping; a malformed or repeated key is refused."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise Refused(f"--set takes KEY=VALUE, got {pair!r}")
+        if key in out:
+            raise Refused(f"--set {key} given twice")
+        out[key] = value
+    return out
+
+
+def _set_keys_help() -> str:
+    """Every event a person may fire, with its ``--set`` keys: derived from the event specs."""
+    from machines.escalation import ACTIONS
+    from machines.procedures import case_events
+
+    lines = ["events and their --set keys (KEY=VALUE; an optional key is marked):"]
+    specs = [(proc.kind.value, spec) for proc, spec in case_events()] + [("ESC-<id>", s) for s in ACTIONS.values()]
+    for where, spec in specs:
+        keys = ", ".join(f"{k} = {f.describe()}" for k, f in spec.fields.items()) or "none"
+        lines.append(f"  {spec.name} ({where}): {keys}")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""One handler per command, each over a unit of work: take the cases, ask ``machines`` what happens, record it.
+
+A handler either returns its result with everything recorded in the unit of work, or raises ``Refused`` having
+recorded nothing of its own (the caller's transaction then changes nothing). The caller flushes and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+
+from machines.errors import Refused
+from machines.model import Role
+from storage.commands import (
+    ActOnEscalation,
+    AddPerson,
+    CatchUp,
+    Command,
+    EscalationMove,
+    Fire,
+    Opened,
+    Register,
+    SweepBatch,
+    SweepReport,
+    Transition,
+    WholeBatchRefused,
+    transition,
+)
+from storage.ids import escalation_id
+from storage.models import CaseRow, EscalationRow, PersonChange, PersonRow
+from storage.notifications import NotifyEscalation, notify_escalation
+from storage.queries import PersonView
+from storage.uow import UnitOfWork
+
+__all__ = ["HANDLERS", "handle"]
+
+_CASES = cast(Table, CaseRow.__table__)
+_ESCALATIONS = cast(Table, EscalationRow.__table__)
+_PEOPLE = cast(Table, PersonRow.__table__)
+_PEOPLE_LOG = cast(Table, PersonChange.__table__)
+
+
+def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
+    try:
+        role = Role(cmd.role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
+        raise Refused(f"unknown role {cmd.role!r} (one of {allowed})") from None
+    if role is Role.SYSTEM:
+        raise Refused("the system role fires timers only; it is not given to people")
+    if not cmd.user.strip() or any(c.isspace() for c in cmd.user):
+        raise Refused(f"user name {cmd.user!r} must be non-empty with no spaces")
+    if uow.people.get(cmd.user) is not None:
+        raise Refused(f"person {cmd.user!r} already exists")
+    if cmd.manager is not None and uow.people.get(cmd.manager) is None:
+        raise Refused(f"unknown manager {cmd.manager!r} (add them first)")
+    row = {"user": cmd.user, "role": role.value, "manager": cmd.manager}
+    uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now})
+    uow.connection.execute(insert(_PEOPLE_LOG), {**row, "change": "added", "actor": cmd.actor,
+                                                 "recorded_at": uow.now})  # fmt: skip
+    return PersonView(cmd.user, role.value, cmd.manager)
+
+
+def register(uow: UnitOfWork, cmd: Register) -> Opened:
+    opened = uow.casework.open(cmd.registration, cmd.actor, cmd.on)
+    uow.open(opened.case, opened.entry)
+    return Opened(opened.case.ref, str(opened.case.state))
+
+
+def fire(uow: UnitOfWork, cmd: Fire) -> Transition:
+    """Deadlines due before the event's date pass first (as the morning's sweep would have let them), then the
+    event; in a batch, a refused event keeps that catch-up (time passing is not the event's doing)."""
+    loaded = uow.case(cmd.ref)
+    case = loaded.case
+    caught_up = uow.casework.catch_up(case, cmd.on)
+    uow.record(loaded, caught_up)
+    before = case.state
+    fired = uow.casework.fire(case, cmd.event, cmd.fields, cmd.actor, cmd.on)
+    for opened in fired.opened:
+        if uow.exists(opened.case.ref):
+            # the case has already changed in memory: nothing of this unit of work may land
+            raise WholeBatchRefused(f"case reference {opened.case.ref!r} is already registered")
+        uow.open(opened.case, opened.entry)
+    uow.record(loaded, [fired.entry])
+    everything = [e for entry in [*caught_up, fired.entry] for e in entry.changes]
+    return transition(cmd.ref, cmd.event, before, case.state, cmd.on, fired.entry.changes,
+                      [o.case.ref for o in fired.opened], everything)  # fmt: skip
+
+
+def act_on_escalation(uow: UnitOfWork, cmd: ActOnEscalation) -> EscalationMove:
+    query = select(_ESCALATIONS.c.id, _CASES.c.ref, _ESCALATIONS.c.no).join(
+        _CASES, _CASES.c.id == _ESCALATIONS.c.case_id
+    )
+    if cmd.escalation is not None:
+        found = uow.connection.execute(query.where(_ESCALATIONS.c.id == cmd.escalation)).first()
+        missing = f"unknown escalation {escalation_id(cmd.escalation)}"
+    else:
+        found = uow.connection.execute(query.where(_CASES.c.ref == cmd.ref, _ESCALATIONS.c.no == cmd.no)).first()
+        missing = f"case {cmd.ref!r} has no escalation number {cmd.no}"
+    if found is None:
+        raise Refused(missing)
+    esc_id, ref, no = found
+    loaded = uow.case(ref)
+    caught_up = uow.casework.catch_up(loaded.case, cmd.on)
+    uow.record(loaded, caught_up)
+    entry = uow.casework.act_on_escalation(loaded.case, no, cmd.action, cmd.fields, cmd.actor, cmd.on)
+    uow.record(loaded, [entry])
+    esc = loaded.case.escalation(no)
+    everything = [e for item in [*caught_up, entry] for e in item.changes]
+    return EscalationMove(escalation_id(esc_id), ref, cmd.action, str(entry.from_state), str(esc.state),
+                          esc.raised_to, cmd.on, everything)  # fmt: skip
+
+
+def catch_up(uow: UnitOfWork, cmd: CatchUp) -> int:
+    loaded = uow.case(cmd.ref)
+    entries = uow.casework.catch_up(loaded.case, cmd.as_of)
+    if entries:
+        uow.record(loaded, entries)
+    return len(entries)
+
+
+def sweep_batch(uow: UnitOfWork, cmd: SweepBatch) -> SweepReport:
+    """One batch of the sweep: its cases claimed, caught up to ``as_of`` (its report has ``handled`` 0 when
+    nothing is left)."""
+    report = SweepReport(cmd.as_of)
+    claimed = uow.claim_due(cmd.as_of, cmd.batch_size)
+    for loaded in claimed:
+        entries = uow.casework.catch_up(loaded.case, cmd.as_of)
+        uow.touch(loaded)  # no entries can only mean a stale next_due_on: writing the case corrects it
+        if entries:
+            uow.record(loaded, entries)
+            report.count(len(entries), [e for entry in entries for e in entry.changes])
+    report.handled = len(claimed)
+    report.batches = 1 if claimed else 0
+    return report
+
+
+HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
+    AddPerson: add_person,
+    Register: register,
+    Fire: fire,
+    ActOnEscalation: act_on_escalation,
+    CatchUp: catch_up,
+    SweepBatch: sweep_batch,
+    NotifyEscalation: notify_escalation,
+}
+
+
+def handle(uow: UnitOfWork, command: Command) -> Any:
+    """Run the command's handler in the unit of work."""
+    handler = HANDLERS.get(type(command))
+    if handler is None:
+        raise TypeError(f"no handler for {type(command).__name__}")
+    return handler(uow, command)

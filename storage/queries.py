@@ -1,0 +1,299 @@
+"""The queries: what people and operators read, as typed results (each with ``as_json``, the CLI contract's shape).
+
+Reads change nothing, except the access log that ``show`` and ``history`` write (every read of a case is
+attributable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, func, insert, select
+
+from machines.calendar import parse_date
+from machines.errors import Refused
+from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, LogEntry, Role
+from machines.policy import Policy
+from storage.ids import escalation_id
+from storage.models import AccessRecord, CaseRow, DeadlineRow, EscalationRow, EventRow, PersonRow
+from storage.rows import entry_from_row, load_cases
+
+__all__ = [
+    "CaseView",
+    "DeadlineView",
+    "EscalationItem",
+    "EscalationView",
+    "HistoryEntry",
+    "PersonView",
+    "WorkItem",
+    "case_id",
+    "case_view",
+    "counts_by_state",
+    "escalations",
+    "history",
+    "load",
+    "log_entries",
+    "people",
+    "record_access",
+    "worklist",
+]
+
+_CASES = cast(Table, CaseRow.__table__)
+_ESCALATIONS = cast(Table, EscalationRow.__table__)
+_EVENTS = cast(Table, EventRow.__table__)
+_DEADLINES = cast(Table, DeadlineRow.__table__)
+_PEOPLE = cast(Table, PersonRow.__table__)
+_ACCESS = cast(Table, AccessRecord.__table__)
+CONSIDER_MOVING = "consider moving the review to fit the court timetable"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineView:
+    kind: str
+    due_on: date
+    status: DeadlineStatus
+    escalation: str | None = None  # ESC-<id> for an escalation's own deadline
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "due_on": self.due_on.isoformat(), "status": self.status.value}
+        return out | ({"escalation": self.escalation} if self.escalation else {})
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationView:
+    id: str
+    state: EscalationState
+    raised_to: Role
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state.value, "raised_to": self.raised_to.value, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case as ``orderwatch show`` gives it."""
+
+    case: str
+    kind: CaseKind
+    state: str
+    version: str
+    child: str
+    dates: dict[str, date]
+    links: list[str]
+    people: dict[str, str]
+    deadlines: list[DeadlineView]
+    escalations: list[EscalationView]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "kind": self.kind.value,
+            "state": self.state,
+            "version": self.version,
+            "child": self.child,
+            "dates": {k: v.isoformat() for k, v in self.dates.items()},
+            "links": list(self.links),
+            "people": dict(self.people),
+            "deadlines": [d.as_json() for d in self.deadlines],
+            "escalations": [e.as_json() for e in self.escalations],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One row of a case's event log."""
+
+    seq: int
+    event: str
+    from_state: str
+    to_state: str
+    actor: str
+    role: str
+    source: str
+    on: date
+    recorded_at: datetime
+    payload: dict[str, Any]
+    consequences: dict[str, list[Any]]
+    escalation_no: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        item = {"seq": self.seq, "event": self.event, "from": self.from_state, "to": self.to_state,
+                "actor": self.actor, "role": self.role, "source": self.source, "on": self.on.isoformat(),
+                "recorded_at": self.recorded_at.isoformat(), "payload": self.payload,
+                "consequences": self.consequences}  # fmt: skip
+        return item | ({"escalation_no": self.escalation_no} if self.escalation_no is not None else {})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """An open deadline on someone's worklist."""
+
+    case: str
+    kind: str
+    state: str
+    deadline: str
+    due_on: date
+    owner: str
+    status: str  # overdue | due
+    flags: list[str] = field(default_factory=list)
+    escalation: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        item = {"case": self.case, "kind": self.kind, "state": self.state, "deadline": self.deadline,
+                "due_on": self.due_on.isoformat(), "owner": self.owner, "status": self.status,
+                "flags": list(self.flags)}  # fmt: skip
+        return item | ({"escalation": self.escalation} if self.escalation else {})
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationItem:
+    id: str
+    case: str
+    state: str
+    raised_to: str
+    reason: str
+    level: int
+    raised_on: date
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "case": self.case, "state": self.state, "raised_to": self.raised_to,
+                "reason": self.reason, "level": self.level, "raised_on": self.raised_on.isoformat()}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    user: str
+    role: str
+    manager: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "role": self.role, "manager": self.manager}
+
+
+# -- cases --------------------------------------------------------------------------------------------------------
+
+
+def case_id(connection: Connection, ref: str) -> int:
+    found: int | None = connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref))
+    if found is None:
+        raise Refused(f"unknown case {ref!r}")
+    return found
+
+
+def load(connection: Connection, ref: str) -> CaseFile:
+    """The whole case aggregate (closed deadlines included)."""
+    return load_cases(connection, [case_id(connection, ref)])[0].case
+
+
+def _escalation_ids(connection: Connection, case_id: int) -> dict[int, int]:
+    query = select(_ESCALATIONS.c.no, _ESCALATIONS.c.id).where(_ESCALATIONS.c.case_id == case_id)
+    return {no: id_ for no, id_ in connection.execute(query)}
+
+
+def case_view(connection: Connection, case: CaseFile) -> CaseView:
+    """The case as ``show`` gives it; ``case`` must hold its whole history (closed deadlines too)."""
+    if case.id is None:
+        raise ValueError("a case view needs a stored case")
+    ids = _escalation_ids(connection, case.id)
+    deadlines = [DeadlineView(d.kind, d.due_on, d.status,
+                              escalation_id(ids[d.escalation_no]) if d.escalation_no else None)
+                 for d in case.deadlines]  # fmt: skip
+    escalations = [EscalationView(escalation_id(ids[e.no]), e.state, e.raised_to, e.reason) for e in case.escalations]
+    return CaseView(case.ref, case.kind, str(case.state), case.procedure_version, case.child_id, dict(case.dates),
+                    list(case.links), dict(case.people), deadlines, escalations)  # fmt: skip
+
+
+def record_access(connection: Connection, ref: str, what: str, actor: str, now: datetime) -> None:
+    connection.execute(insert(_ACCESS), {"case_ref": ref, "what": what, "actor": actor, "recorded_at": now})
+
+
+def history(connection: Connection, ref: str) -> list[HistoryEntry]:
+    rows = connection.execute(
+        select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
+                                        "happened_on", "recorded_at", "payload", "consequences", "escalation_no")))
+        .where(_EVENTS.c.case_id == case_id(connection, ref))
+        .order_by(_EVENTS.c.seq)
+    )  # fmt: skip
+    return [HistoryEntry(*row) for row in rows]
+
+
+def log_entries(connection: Connection, ref: str) -> list[LogEntry]:
+    """The case's log as domain entries (for replay)."""
+    cid = case_id(connection, ref)
+    rows = connection.execute(select(_EVENTS).where(_EVENTS.c.case_id == cid).order_by(_EVENTS.c.seq))
+    return [entry_from_row(r) for r in rows]
+
+
+# -- worklists and lists --------------------------------------------------------------------------------------------
+
+
+def worklist(connection: Connection, policy: Policy, as_of: date, within: int = 7,
+             role: str | None = None) -> list[WorkItem]:  # fmt: skip
+    """Open deadlines overdue or due within ``within`` days (and reviews from the start of month 8), soonest
+    first; open escalations' deadlines are owned by the role they are raised to."""
+    if role is not None:
+        try:
+            Role(role)
+        except ValueError:
+            raise Refused(f"unknown role {role!r}") from None
+    horizon = as_of + timedelta(days=within)
+    d = _DEADLINES
+    query = (
+        select(d.c.kind, d.c.due_on, d.c.owner, d.c.escalation_no, d.c.case_id, _CASES.c.ref, _CASES.c.state,
+               _CASES.c.kind, _CASES.c.dates, _ESCALATIONS.c.id)
+        .join(_CASES, _CASES.c.id == d.c.case_id)
+        .outerjoin(_ESCALATIONS, (_ESCALATIONS.c.case_id == d.c.case_id) & (_ESCALATIONS.c.no == d.c.escalation_no))
+        .where(d.c.status == DeadlineStatus.OPEN.value)
+        .where((d.c.due_on <= horizon) | (d.c.shown_from <= as_of))
+        .order_by(d.c.due_on, _CASES.c.ref, d.c.id)
+    )  # fmt: skip
+    if role is not None:
+        query = query.where(d.c.owner == role)
+    items = []
+    for kind, due_on, owner, no, _cid, ref, state, case_kind, dates, esc_id in connection.execute(query):
+        items.append(WorkItem(ref, case_kind, state, kind, due_on, owner, "overdue" if due_on < as_of else "due",
+                              _flags(policy, case_kind, dates, kind),
+                              escalation_id(esc_id) if no is not None else None))  # fmt: skip
+    return items
+
+
+def _flags(policy: Policy, kind: str, dates: Mapping[str, Any], deadline: str) -> list[str]:
+    """Decision support: a CP review within N working days of a court hearing (§3)."""
+    if kind != CaseKind.CP_ISO.value or deadline != "cp_review" or "next_review" not in dates:
+        return []
+    review = parse_date(dates["next_review"])
+    cal = policy.calendar
+    for hearing in ("cmh", "irh", "final_hearing"):
+        if hearing in dates:
+            when = parse_date(dates[hearing])
+            lo, hi = sorted((review, when))
+            if cal.working_days_between(lo, hi) <= policy.hearing_proximity_wd:
+                return [CONSIDER_MOVING]
+    return []
+
+
+def escalations(connection: Connection, open_only: bool = False) -> list[EscalationItem]:
+    e = _ESCALATIONS
+    query = select(e.c.id, _CASES.c.ref, e.c.state, e.c.raised_to, e.c.reason, e.c.level, e.c.raised_on).join(
+        _CASES, _CASES.c.id == e.c.case_id
+    )
+    if open_only:
+        query = query.where(e.c.state != EscalationState.resolved.value)
+    return [EscalationItem(escalation_id(row[0]), *row[1:]) for row in connection.execute(query.order_by(e.c.id))]
+
+
+def people(connection: Connection) -> list[PersonView]:
+    query = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).order_by(_PEOPLE.c.user)
+    return [PersonView(*row) for row in connection.execute(query)]
+
+
+def counts_by_state(connection: Connection) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    query = select(_CASES.c.kind, _CASES.c.state, func.count()).group_by(_CASES.c.kind, _CASES.c.state)
+    for kind, state, n in connection.execute(query):
+        out.setdefault(kind, {})[state] = n
+    return out

@@ -1,0 +1,515 @@
+"""Row mapping: case aggregates read from rows, and their changes written back in bulk.
+
+The sweep's hot path lives here: cases, deadlines and escalations are read by position with statements built once,
+and a unit of work's changes are written with one ``executemany`` per statement, each compiled once per dialect.
+"""
+
+from __future__ import annotations
+
+import enum
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import BindParameter, Connection, Dialect, Table, UpdateBase, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from machines.calendar import parse_date
+from machines.casework import TRACKING_KINDS
+from machines.errors import Refused
+from machines.events import consequences
+from machines.model import (
+    CaseFile,
+    CaseKind,
+    Deadline,
+    DeadlineStatus,
+    Escalation,
+    EscalationState,
+    LogEntry,
+    Person,
+    Role,
+    Source,
+)
+from machines.procedures import PROCEDURES
+from storage.models import CaseRow, DeadlineRow, EscalationRow, EventRow, PersonRow
+
+__all__ = ["Conflict", "Loaded", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
+
+
+class Conflict(Exception):
+    """Another transaction changed the case first; the operation is retried from a fresh read."""
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: dates as ISO strings, enums as their values, tuples as lists, keys as strings."""
+    if type(value) in _PLAIN:  # the common case, first: most payload values are plain
+        return value
+    try:  # orjson does exactly that, in C, a dozen times faster than the walk below
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # a type orjson does not know (a non-dict Mapping, …): walk it
+        return _walk(value)
+
+
+def _walk(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value._value_
+    if isinstance(value, Mapping):
+        return {str(k): _walk(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_walk(v) for v in value]
+    return value
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A case aggregate as read, with what is needed to write back only what changed."""
+
+    case: CaseFile
+    deadline_status: dict[int, DeadlineStatus]
+    escalation_state: dict[int, tuple[Any, ...]]
+    last_seq: int = 0
+    new: bool = False
+
+    @classmethod
+    def opened(cls, case: CaseFile) -> Loaded:
+        return cls(case, {}, {}, new=True)
+
+
+def _escalation_snapshot(e: Escalation) -> tuple[Any, ...]:
+    return (e.state, e.raised_to, e.level, e.resolution, e.closed_on)
+
+
+_ROLES = {r.value: r for r in Role}
+_STATUSES = {s.value: s for s in DeadlineStatus}
+_KINDS = {k.value: k for k in CaseKind}
+_ESC_STATES = {s.value: s for s in EscalationState}
+_CASE_STATES = {k: {s.value: s for s in PROCEDURES[k].states} for k in CaseKind}
+_CASES = cast(Table, CaseRow.__table__)
+_DEADLINES = cast(Table, DeadlineRow.__table__)
+_ESCALATIONS = cast(Table, EscalationRow.__table__)
+_EVENTS = cast(Table, EventRow.__table__)
+_PEOPLE = cast(Table, PersonRow.__table__)
+
+# Statements built once (building them is a measurable part of the sweep's hot path).
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_DEADLINE_COLUMNS = (
+    "id",
+    "case_id",
+    "kind",
+    "due_on",
+    "owner",
+    "escalate_to",
+    "armed_in",
+    "armed_on",
+    "status",
+    "closed_on",
+    "shown_from",
+    "escalation_no",
+)
+_SELECT_DEADLINES = (
+    select(*(_DEADLINES.c[n] for n in _DEADLINE_COLUMNS))
+    .where(_DEADLINES.c.case_id.in_(_IDS))
+    .order_by(_DEADLINES.c.id)
+)
+_SELECT_WORKING_DEADLINES = _SELECT_DEADLINES.where(
+    or_(_DEADLINES.c.status == DeadlineStatus.OPEN.value, _DEADLINES.c.kind.in_(TRACKING_KINDS))
+)
+_ESCALATION_COLUMNS = (
+    "id",
+    "case_id",
+    "no",
+    "reason",
+    "raised_to",
+    "raised_on",
+    "state",
+    "level",
+    "deadline_kind",
+    "detail",
+    "resolution",
+    "closed_on",
+)
+_SELECT_ESCALATIONS = (
+    select(*(_ESCALATIONS.c[n] for n in _ESCALATION_COLUMNS))
+    .where(_ESCALATIONS.c.case_id.in_(_IDS))
+    .order_by(_ESCALATIONS.c.no)
+)
+_CASE_COLUMNS = (
+    "id",
+    "ref",
+    "kind",
+    "state",
+    "child_id",
+    "procedure_version",
+    "dob",
+    "dates",
+    "people",
+    "details",
+    "links",
+    "last_event_on",
+    "revision",
+    "last_seq",
+)
+_SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
+_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
+    _PEOPLE.c.user.in_(bindparam("users", expanding=True))
+)
+
+
+def load_people(connection: Connection, users: Sequence[str]) -> dict[str, Person]:
+    """The people named, in one query per 500 (unknown names are left out)."""
+    found: dict[str, Person] = {}
+    for start in range(0, len(users), 500):
+        for user, role, manager in connection.execute(_SELECT_PEOPLE, {"users": list(users[start : start + 500])}):
+            found[user] = Person(user, _ROLES[role], manager)
+    return found
+
+
+def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = True) -> list[Loaded]:
+    """Case aggregates by id: three queries, read as plain rows (the hot path of the sweep).
+
+    ``complete=False`` reads the working set the rules consult — open deadlines, and the deadlines that track a
+    movable date (the rules compare with the latest of those) — not a case's whole closed history.
+    """
+    by_case_d: dict[int, list[Deadline]] = {}
+    # rows unpacked by position (the select's column order): attribute lookups by name cost a third of the read
+    for (
+        id_,
+        case_id,
+        kind,
+        due_on,
+        owner,
+        escalate_to,
+        armed_in,
+        armed_on,
+        status,
+        closed_on,
+        shown_from,
+        no,
+    ) in connection.execute(_SELECT_DEADLINES if complete else _SELECT_WORKING_DEADLINES, {"ids": ids}):
+        by_case_d.setdefault(case_id, []).append(
+            Deadline(
+                kind,
+                due_on,
+                _ROLES[owner],
+                _ROLES[escalate_to],
+                armed_in,
+                armed_on,
+                _STATUSES[status],
+                closed_on,
+                shown_from,
+                no,
+                id_,
+            )
+        )
+    by_case_e: dict[int, list[Escalation]] = {}
+    for (
+        id_,
+        case_id,
+        no,
+        reason,
+        raised_to,
+        raised_on,
+        state,
+        level,
+        deadline_kind,
+        detail,
+        resolution,
+        closed,
+    ) in connection.execute(_SELECT_ESCALATIONS, {"ids": ids}):
+        by_case_e.setdefault(case_id, []).append(
+            Escalation(
+                no,
+                reason,
+                _ROLES[raised_to],
+                raised_on,
+                _ESC_STATES[state],
+                level,
+                deadline_kind,
+                detail,
+                resolution,
+                closed,
+                id_,
+            )
+        )
+    loaded = []
+    for (
+        id_,
+        ref,
+        kind,
+        state,
+        child_id,
+        procedure_version,
+        dob,
+        dates,
+        people,
+        details,
+        links,
+        last_event_on,
+        revision,
+        last_seq,
+    ) in connection.execute(_SELECT_CASES, {"ids": ids}):
+        case_kind = _KINDS[kind]
+        case = CaseFile(
+            ref=ref,
+            kind=case_kind,
+            state=_CASE_STATES[case_kind][state],
+            child_id=child_id,
+            procedure_version=procedure_version,
+            dob=dob,
+            dates={k: parse_date(v) for k, v in dates.items()},
+            people=dict(people),
+            details=dict(details),
+            links=list(links),
+            deadlines=by_case_d.get(id_, []),
+            escalations=by_case_e.get(id_, []),
+            last_event_on=last_event_on,
+            id=id_,
+            revision=revision,
+        )
+        loaded.append(
+            Loaded(
+                case,
+                {d.id: d.status for d in case.deadlines if d.id is not None},
+                {e.no: _escalation_snapshot(e) for e in case.escalations},
+                last_seq,
+            )
+        )
+    return loaded
+
+
+def entry_from_row(r: Any) -> LogEntry:
+    """A log row as the domain's entry (for replay): its stored payload; what it did stays in ``consequences``."""
+    source = Source(r.source.split(":", 1)[0])
+    return LogEntry(
+        r.event, r.from_state, r.to_state, r.actor, r.role, source, r.happened_on, dict(r.payload), r.escalation_no
+    )
+
+
+# -- writing ----------------------------------------------------------------------------------------------------------
+
+_UPDATE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("b_id"), _CASES.c.revision == bindparam("b_revision"))
+    .values(
+        state=bindparam("state"),
+        dates=bindparam("dates"),
+        people=bindparam("people"),
+        details=bindparam("details"),
+        links=bindparam("links"),
+        last_event_on=bindparam("last_event_on"),
+        next_due_on=bindparam("next_due_on"),
+        last_seq=bindparam("last_seq"),
+        revision=_CASES.c.revision + 1,
+    )
+)
+# The claim: a deadline changes only if it is still open, so nothing fires it twice.
+_CLOSE_DEADLINE = (
+    update(_DEADLINES)
+    .where(_DEADLINES.c.id == bindparam("b_id"), _DEADLINES.c.status == DeadlineStatus.OPEN.value)
+    .values(status=bindparam("status"), closed_on=bindparam("closed_on"))
+)
+_UPDATE_ESCALATION = (
+    update(_ESCALATIONS)
+    .where(_ESCALATIONS.c.case_id == bindparam("b_case_id"), _ESCALATIONS.c.no == bindparam("b_no"))
+    .values(
+        state=bindparam("state"),
+        raised_to=bindparam("raised_to"),
+        level=bindparam("level"),
+        resolution=bindparam("resolution"),
+        closed_on=bindparam("closed_on"),
+    )
+)
+
+_Prepared = tuple[str, list[tuple[str, Any, Any]], bool]  # SQL, (bind name, processor, fixed value)s, positional
+
+
+class _Bulk:
+    """A DML statement compiled once per dialect and column set, run with the driver's ``executemany``.
+
+    Each value goes through its column type's own bind processor (``TypeEngine.bind_processor`` of the dialect's
+    implementation), so the rows are exactly those Core would write; what is skipped is Core's per-row parameter
+    assembly, half the cost of a sweep's writes.
+    """
+
+    def __init__(self, statement: UpdateBase) -> None:
+        self._statement = statement
+        # per dialect *instance*: the bind processors carry the engine's own settings (its JSON serializer)
+        self._compiled: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, ...], _Prepared]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _prepare(self, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
+        compiled = self._statement.compile(dialect=dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+        params = []
+        for name in names:
+            bind = compiled.binds[name]
+            # a bind not among the row's keys carries its own value (a literal in a WHERE clause)
+            params.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), bind.effective_value))
+        return compiled.string, params, compiled.positional
+
+    def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute for every row; the total number of rows matched."""
+        keys = tuple(rows[0])
+        by_keys = self._compiled.setdefault(connection.dialect, {})
+        prepared = by_keys.get(keys)
+        if prepared is None:
+            prepared = by_keys[keys] = self._prepare(connection.dialect, keys)
+        sql, params, positional = prepared
+        names = [n for n, _, _ in params]
+        parameters: list[Any] = []
+        for r in rows:
+            value = tuple((p(r[n]) if p else r[n]) if n in r else fixed for n, p, fixed in params)
+            parameters.append(value if positional else dict(zip(names, value, strict=True)))
+        return connection.exec_driver_sql(sql, parameters).rowcount
+
+
+_BULK_UPDATE_CASE = _Bulk(_UPDATE_CASE)
+_BULK_CLOSE_DEADLINE = _Bulk(_CLOSE_DEADLINE)
+_BULK_INSERT_DEADLINE = _Bulk(insert(_DEADLINES))
+_BULK_INSERT_ESCALATION = _Bulk(insert(_ESCALATIONS))
+_BULK_UPDATE_ESCALATION = _Bulk(_UPDATE_ESCALATION)
+_BULK_INSERT_EVENT = _Bulk(insert(_EVENTS))
+
+
+class Writes:
+    """The row changes of many case aggregates, written with one executemany per statement (the unit of work's
+    flush). Every conditional UPDATE must hit exactly its rows, else another transaction got there first.
+
+    Enum values are read as ``_value_``: the ``value`` property costs four times as much, on the sweep's hot path."""
+
+    def __init__(self) -> None:
+        self.cases: list[dict[str, Any]] = []
+        self.new_deadlines: list[dict[str, Any]] = []
+        self.closed_deadlines: list[dict[str, Any]] = []
+        self.new_escalations: list[dict[str, Any]] = []
+        self.changed_escalations: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.refs: list[str] = []
+
+    def add(
+        self, connection: Connection, loaded: Loaded, entries: Iterable[LogEntry], now: datetime, source: str | None
+    ) -> None:
+        """Queue the aggregate's changes and its new log entries (a new case is inserted at once: its children
+        need its id)."""
+        entries = list(entries)
+        case = loaded.case
+        open_dues = [d.due_on for d in case.deadlines if d.is_open]
+        values = {
+            "state": case.state._value_,
+            "dates": {k: v.isoformat() for k, v in case.dates.items()},
+            "people": dict(case.people),
+            "details": jsonable(case.details),
+            "links": list(case.links),
+            "last_event_on": case.last_event_on,
+            "next_due_on": min(open_dues) if open_dues else None,
+        }
+        if loaded.new:
+            row = {
+                **values,
+                "ref": case.ref,
+                "kind": case.kind._value_,
+                "procedure_version": case.procedure_version,
+                "child_id": case.child_id,
+                "dob": case.dob,
+                "last_seq": len(entries),
+                "revision": 1,
+                "opened_at": now,
+            }
+            try:
+                case.id = connection.execute(insert(_CASES).returning(_CASES.c.id), [row]).scalar_one()
+            except IntegrityError:
+                raise Refused(f"case reference {case.ref!r} is already registered") from None
+        else:
+            self.cases.append(
+                {**values, "b_id": case.id, "b_revision": case.revision, "last_seq": loaded.last_seq + len(entries)}
+            )
+            self.refs.append(case.ref)
+        case_id = case.id
+        for d in case.deadlines:
+            if d.id is None:
+                self.new_deadlines.append(
+                    {
+                        "case_id": case_id,
+                        "kind": d.kind,
+                        "due_on": d.due_on,
+                        "status": d.status._value_,
+                        "owner": d.owner._value_,
+                        "escalate_to": d.escalate_to._value_,
+                        "armed_in": str(d.armed_in),
+                        "armed_on": d.armed_on,
+                        "closed_on": d.closed_on,
+                        "shown_from": d.shown_from,
+                        "escalation_no": d.escalation_no,
+                    }
+                )
+            elif loaded.deadline_status.get(d.id) != d.status:
+                self.closed_deadlines.append({"b_id": d.id, "status": d.status._value_, "closed_on": d.closed_on})
+        for e in case.escalations:
+            values_e = {
+                "state": e.state._value_,
+                "raised_to": e.raised_to._value_,
+                "level": e.level,
+                "resolution": e.resolution,
+                "closed_on": e.closed_on,
+            }
+            if e.no not in loaded.escalation_state:
+                self.new_escalations.append(
+                    {
+                        **values_e,
+                        "case_id": case_id,
+                        "no": e.no,
+                        "reason": e.reason,
+                        "raised_on": e.raised_on,
+                        "deadline_kind": e.deadline_kind,
+                        "detail": e.detail,
+                    }
+                )
+            elif loaded.escalation_state[e.no] != _escalation_snapshot(e):
+                self.changed_escalations.append({**values_e, "b_case_id": case_id, "b_no": e.no})
+        first_seq = 1 if loaded.new else loaded.last_seq + 1
+        for i, entry in enumerate(entries):
+            self.events.append(
+                {
+                    "case_id": case_id,
+                    "seq": first_seq + i,
+                    "escalation_no": entry.escalation_no,
+                    "event": entry.event,
+                    "from_state": str(entry.from_state),
+                    "to_state": str(entry.to_state),
+                    "actor": entry.actor,
+                    "role": entry.role,
+                    "source": entry.source._value_ if source is None else f"{entry.source._value_}:{source}",
+                    "happened_on": entry.happened_on,
+                    "recorded_at": now,
+                    "payload": jsonable(entry.payload),
+                    "consequences": consequences(entry.changes),
+                }
+            )
+
+    def flush(self, connection: Connection) -> None:
+        """Write everything queued; a conditional UPDATE that missed its row is a ``Conflict``."""
+        if self.cases and _BULK_UPDATE_CASE.execute(connection, self.cases) != len(self.cases):
+            raise Conflict(", ".join(self.refs))
+        closed = self.closed_deadlines
+        if closed and _BULK_CLOSE_DEADLINE.execute(connection, closed) != len(closed):
+            raise Conflict(", ".join(self.refs))
+        for statement, rows in (
+            (_BULK_INSERT_DEADLINE, self.new_deadlines),
+            (_BULK_INSERT_ESCALATION, self.new_escalations),
+            (_BULK_UPDATE_ESCALATION, self.changed_escalations),
+            (_BULK_INSERT_EVENT, self.events),
+        ):
+            if rows:
+                statement.execute(connection, rows)
+        self.__init__()  # type: ignore[misc]
