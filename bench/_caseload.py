@@ -36,7 +36,7 @@ from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
 from storage.commands import AddPerson, Fire, Register
 from storage.db import make_engine, upgrade
-from storage.models import Base
+from storage.models import metadata
 
 SWEEP_DAY = date(2027, 3, 1)  # as_of of every benchmark sweep
 NOW = datetime(2027, 3, 1, 6, 30, tzinfo=UTC)
@@ -236,7 +236,7 @@ def build_caseload(url: str, active: int, due: int, *, fresh: bool = False) -> d
     else:
         upgrade(engine)
         with engine.begin() as c:
-            tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            tables = ", ".join(t.name for t in metadata.sorted_tables)
             c.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     upgrade(engine)
     started = time.perf_counter()
@@ -248,7 +248,7 @@ def build_caseload(url: str, active: int, due: int, *, fresh: bool = False) -> d
         people = [dict(r) for r in c.exec_driver_sql("SELECT * FROM people").mappings()]
     scratch.dispose()
     with engine.begin() as c:
-        c.execute(sa.insert(Base.metadata.tables["people"]), [
+        c.execute(sa.insert(metadata.tables["people"]), [
             {**p, "added_at": NOW} for p in people])  # fmt: skip
     copy_cases(engine, active_t, active, "A", 1)
     copy_cases(engine, due_t, due, "D", active + 1)

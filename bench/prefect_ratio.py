@@ -50,7 +50,7 @@ def main() -> None:
     from storage.casebook import Casebook
     from storage.commands import CatchUp
     from storage.db import make_engine
-    from storage.models import CaseRow
+    from storage.models import cases
 
     def book(path: Any) -> Casebook:
         return Casebook(make_engine(f"sqlite:///{path}"), clock=clock)
@@ -69,7 +69,7 @@ def main() -> None:
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=NEWCOMER_THREADS))  # type: ignore[arg-type]
     def newcomer_sweep(as_of: date) -> int:
         with newcomer_book.engine.connect() as c:
-            refs = list(c.scalars(select(CaseRow.ref).where(CaseRow.next_due_on < as_of)))
+            refs = list(c.scalars(select(cases.c.ref).where(cases.c.next_due_on < as_of)))
         futures = sweep_case.map(refs, as_of)
         return sum(f.result() for f in futures)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime
-
-import pendulum
+from zoneinfo import ZoneInfo
 
 __all__ = ["LONDON", "now", "today"]
 
@@ -20,7 +19,7 @@ def today() -> date:
     pinned = os.environ.get("ORDERWATCH_TODAY")
     if pinned:
         return date.fromisoformat(pinned)
-    return pendulum.now(LONDON).date()
+    return datetime.now(ZoneInfo(LONDON)).date()
 
 
 def now() -> datetime:

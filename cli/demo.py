@@ -174,14 +174,14 @@ def load_demo_if_empty(db: str | None) -> str:
     from cli import clock
     from cli.up import absolute_db
     from storage.db import database_url, make_engine, upgrade
-    from storage.models import CaseRow
+    from storage.models import cases
 
     url = absolute_db(database_url(db))
     engine = make_engine(url)
     try:
         upgrade(engine)
         with engine.connect() as c:
-            cases = c.scalar(select(func.count()).select_from(CaseRow))
+            cases = c.scalar(select(func.count()).select_from(cases))
     finally:
         engine.dispose()
     if cases:

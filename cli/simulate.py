@@ -34,9 +34,9 @@ from machines.model import CaseFile, CaseKind, Deadline, Role
 from machines.policy import Policy
 from machines.procedures import PROCEDURES, RULES
 from machines.supervision_order import FIVE_QUESTIONS, SORegistration
+from storage import models as tables
 from storage.casebook import Casebook
 from storage.commands import ActOnEscalation, AddPerson, Command, Fire, Register
-from storage.models import CaseRow, DeadlineRow, EscalationRow, EventRow
 
 __all__ = ["Behaviour", "Response", "SimulationResult", "simulate"]
 
@@ -433,7 +433,7 @@ def simulate(
     if not 0 < years <= 10:
         raise Refused("--years must be more than 0 and at most 10")
     with engine.connect() as c:
-        if c.scalar(select(func.count()).select_from(CaseRow)):
+        if c.scalar(select(func.count()).select_from(tables.cases)):
             raise Refused("simulate needs an empty database (it would mix generated cases with real ones)")
     today = [start]
     changed: dict[str, CaseFile] = {}  # the day's changed cases, as the casebook wrote them (no read-back)
@@ -478,23 +478,27 @@ def _statistics(engine: Engine, w: _World, cases: int, days: int, wall: float, s
     with engine.connect() as c:
         deadlines: dict[str, dict[str, int]] = defaultdict(dict)
         for kind, status, n in c.execute(
-            select(DeadlineRow.kind, DeadlineRow.status, func.count()).group_by(DeadlineRow.kind, DeadlineRow.status)
+            select(tables.deadlines.c.kind, tables.deadlines.c.status, func.count()).group_by(
+                tables.deadlines.c.kind, tables.deadlines.c.status
+            )
         ):
             deadlines[kind][status] = n
         escalations: dict[str, dict[str, int]] = defaultdict(dict)
         for reason, state, n in c.execute(
-            select(EscalationRow.reason, EscalationRow.state, func.count())
-            .group_by(EscalationRow.reason, EscalationRow.state)
-            .order_by(EscalationRow.reason)
+            select(tables.escalations.c.reason, tables.escalations.c.state, func.count())
+            .group_by(tables.escalations.c.reason, tables.escalations.c.state)
+            .order_by(tables.escalations.c.reason)
         ):
             escalations[reason][state] = n
         states: dict[str, dict[str, int]] = defaultdict(dict)
         for kind, state, n in c.execute(
-            select(CaseRow.kind, CaseRow.state, func.count()).group_by(CaseRow.kind, CaseRow.state)
+            select(tables.cases.c.kind, tables.cases.c.state, func.count()).group_by(
+                tables.cases.c.kind, tables.cases.c.state
+            )
         ):
             states[kind][state] = n
-        events = c.scalar(select(func.count()).select_from(EventRow)) or 0
-        opened = c.scalar(select(func.count()).select_from(CaseRow)) or 0
+        events = c.scalar(select(func.count()).select_from(tables.events)) or 0
+        opened = c.scalar(select(func.count()).select_from(tables.cases)) or 0
     return {
         "cases_generated": cases,
         "cases_opened": opened,  # more than generated: a final Supervision Order opens a linked SO case
@@ -514,7 +518,7 @@ def _statistics(engine: Engine, w: _World, cases: int, days: int, wall: float, s
 def _replay_check(engine: Engine, book: Casebook, rng: random.Random, sample: int) -> dict[str, Any]:
     """Replay a random sample of cases' logs and compare with what is stored."""
     with engine.connect() as c:
-        refs = sorted(c.scalars(select(CaseRow.ref)))
+        refs = sorted(c.scalars(select(tables.cases.c.ref)))
     chosen = rng.sample(refs, min(sample, len(refs)))
     differ = [ref for ref in chosen if not book.replay_matches(ref)]
     return {"sampled": len(chosen), "reproduced": len(chosen) - len(differ), "differ": differ[:20], "ok": not differ}

@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
-
 __all__ = [
     "ENGLAND",
     "SO_MAX_AGE_AT_ORDER",
@@ -161,6 +159,8 @@ def midway(start: date, end: date) -> date:
 @lru_cache(maxsize=64)
 def _bank_holidays(year: int) -> frozenset[date]:
     # UK/ENG covers England and Wales' bank holidays, substitute days and one-offs (e.g. 2022-09-19).
+    import holidays  # imported when first needed: reads that do no date arithmetic never pay for it
+
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
 
 

@@ -1,8 +1,10 @@
 """Local policy: every timescale PROCEDURES.md marks *default*, and the authority's closure days.
 
-One typed, validated object. The shipped defaults are the values below (and ``policy.toml`` at the project root,
-kept equal to them by a test); an authority overrides any of them in its own TOML file, which is validated at
-start-up: an unknown key or a nonsensical value is refused there, never discovered mid-sweep.
+One typed, validated, immutable object. The shipped defaults are the values below (and ``policy.toml`` at the
+project root, kept equal to them by a test); an authority overrides any of them in its own TOML file, which is
+validated at start-up: an unknown key or a nonsensical value is refused there, never discovered mid-sweep.
+(A plain dataclass with its own checks: the command line loads it on every run, and a validation library would
+cost it a tenth of a second.)
 
 >>> Policy().iro_allocation_wd, Policy().calendar.is_working_day(date(2026, 12, 25))
 (5, False)
@@ -16,12 +18,11 @@ machines.errors.Refused: local policy: unknown setting 'iro_alocation_wd'
 
 from __future__ import annotations
 
-import tomllib
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from machines.calendar import WorkingCalendar
 from machines.errors import Refused
@@ -29,41 +30,65 @@ from machines.errors import Refused
 __all__ = ["DEFAULT_POLICY", "Policy"]
 
 
-class Policy(BaseModel):
+def _days(default: int, *, low: int = 0, high: int = 120, about: str = "") -> Any:
+    """A whole number of days within ``low``..``high``: the shape of nearly every setting."""
+    return field(default=default, metadata={"low": low, "high": high, "about": about})
+
+
+@dataclass(frozen=True)
+class Policy:
     """The local authority's timescales (working days unless named otherwise) and closure days."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     # Supervision Order (Wirral); seed says "upon receipt" for the IRO, the rest are silent.
-    iro_allocation_wd: int = Field(default=5, ge=0, le=120)
-    case_summary_wd: int = Field(default=10, ge=0, le=120)
-    first_cin_meeting_wd: int = Field(default=15, ge=0, le=120)
-    quality_check_wd: int = Field(default=10, ge=0, le=120)
-    management_response_wd: int = Field(default=5, ge=0, le=120)
-    hos_decision_wd: int = Field(default=10, ge=0, le=120)
-    legal_gateway_wd: int = Field(default=10, ge=0, le=120)
-    application_filing_wd_before_expiry: int = Field(default=20, ge=0, le=120)
+    iro_allocation_wd: int = _days(5)
+    case_summary_wd: int = _days(10)
+    first_cin_meeting_wd: int = _days(15)
+    quality_check_wd: int = _days(10)
+    management_response_wd: int = _days(5)
+    hos_decision_wd: int = _days(10)
+    legal_gateway_wd: int = _days(10)
+    application_filing_wd_before_expiry: int = _days(20)
     # After an extension the next review falls at the start of the last quarter of the extended period.
-    extension_review_quarter: int = Field(default=4, ge=2, le=12, description="review at the start of the last 1/N")
+    extension_review_quarter: int = _days(4, low=2, high=12, about="review at the start of the last 1/N")
     # CP + ISO (Bradford)
-    inform_cpc_wd: int = Field(default=1, ge=0, le=120)
-    three_way_discussion_wd: int = Field(default=5, ge=0, le=120)
-    single_assessment_wd_before_review: int = Field(default=5, ge=0, le=120)
-    guardian_invitation_wd_before_review: int = Field(default=5, ge=0, le=120)
-    hearing_proximity_wd: int = Field(default=10, ge=0, le=120)
+    inform_cpc_wd: int = _days(1)
+    three_way_discussion_wd: int = _days(5)
+    single_assessment_wd_before_review: int = _days(5)
+    guardian_invitation_wd_before_review: int = _days(5)
+    hearing_proximity_wd: int = _days(10)
     # Escalations (section 4)
-    escalation_acknowledge_wd: int = Field(default=2, ge=0, le=120)
-    escalation_resolve_wd: int = Field(default=10, ge=0, le=120)
+    escalation_acknowledge_wd: int = _days(2)
+    escalation_resolve_wd: int = _days(10)
     # Days the authority is closed beyond England-and-Wales bank holidays.
     closure_days: tuple[date, ...] = ()
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "closure_days":
+                if not isinstance(value, (tuple, list)) or not all(type(d) is date for d in value):
+                    raise Refused(f"local policy: {f.name}: Input should be a list of dates (YYYY-MM-DD)")
+                object.__setattr__(self, f.name, tuple(value))
+            elif type(value) is not int:
+                raise Refused(f"local policy: {f.name}: Input should be a valid integer")
+            elif value < f.metadata["low"]:
+                raise Refused(f"local policy: {f.name}: Input should be greater than or equal to {f.metadata['low']}")
+            elif value > f.metadata["high"]:
+                raise Refused(f"local policy: {f.name}: Input should be less than or equal to {f.metadata['high']}")
 
     @cached_property
     def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(self.closure_days)
 
     @classmethod
+    def settings(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
     def from_toml(cls, text: str) -> Policy:
         """Parse and validate a policy file's text; any fault is one ``Refused`` line."""
+        import tomllib
+
         try:
             data: dict[str, Any] = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -72,15 +97,10 @@ class Policy(BaseModel):
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> Policy:
-        unknown = sorted(set(data) - set(cls.model_fields))
+        unknown = sorted(set(data) - set(cls.settings()))
         if unknown:
             raise Refused(f"local policy: unknown setting {unknown[0]!r}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise Refused(f"local policy: {where}: {first['msg']}") from None
+        return cls(**data)
 
 
 DEFAULT_POLICY = Policy()

@@ -20,7 +20,7 @@ from machines.policy import DEFAULT_POLICY, Policy
 from storage import queries
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
 from storage.handlers import handle
-from storage.models import CaseRow, EscalationRow
+from storage.models import cases, escalations
 from storage.notifications import NotificationView, notifications
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
@@ -168,7 +168,7 @@ class Casebook:
         """Case aggregates by reference, read-only (unknown references are left out)."""
 
         def read(connection: Connection) -> dict[str, CaseFile]:
-            ids = list(connection.scalars(select(CaseRow.id).where(CaseRow.ref.in_(list(refs)))))
+            ids = list(connection.scalars(select(cases.c.id).where(cases.c.ref.in_(list(refs)))))
             return {ld.case.ref: ld.case for ld in load_cases(connection, ids, complete=complete)}
 
         return self._read(read)
@@ -190,8 +190,8 @@ class Casebook:
 
         def read(connection: Connection) -> int:
             cid = queries.case_id(connection, ref)
-            found = connection.scalar(
-                select(EscalationRow.id).where(EscalationRow.case_id == cid, EscalationRow.no == no)
+            found: int | None = connection.scalar(
+                select(escalations.c.id).where(escalations.c.case_id == cid, escalations.c.no == no)
             )
             if found is None:
                 raise Refused(f"case {ref!r} has no escalation number {no}")

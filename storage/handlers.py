@@ -7,9 +7,9 @@ recorded nothing of its own (the caller's transaction then changes nothing). The
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 
 from machines.errors import Refused
 from machines.model import Role
@@ -29,17 +29,15 @@ from storage.commands import (
     transition,
 )
 from storage.ids import escalation_id
-from storage.models import CaseRow, EscalationRow, PersonChange, PersonRow
+from storage.models import cases as _CASES
+from storage.models import escalations as _ESCALATIONS
+from storage.models import people as _PEOPLE
+from storage.models import people_log as _PEOPLE_LOG
 from storage.notifications import NotifyEscalation, notify_escalation
 from storage.queries import PersonView
 from storage.uow import UnitOfWork
 
 __all__ = ["HANDLERS", "handle"]
-
-_CASES = cast(Table, CaseRow.__table__)
-_ESCALATIONS = cast(Table, EscalationRow.__table__)
-_PEOPLE = cast(Table, PersonRow.__table__)
-_PEOPLE_LOG = cast(Table, PersonChange.__table__)
 
 
 def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:

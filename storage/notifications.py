@@ -7,23 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, insert, select
 
 from machines.errors import Refused
 from machines.model import Role
 from storage.commands import Command
 from storage.ids import escalation_id
-from storage.models import CaseRow, EscalationRow, NotificationRow, PersonRow
+from storage.models import cases as _CASES
+from storage.models import escalations as _ESCALATIONS
+from storage.models import notifications as _NOTIFICATIONS
+from storage.models import people as _PEOPLE
 from storage.uow import UnitOfWork
 
 __all__ = ["NotificationView", "NotifyEscalation", "notifications", "notify_escalation"]
-
-_CASES = cast(Table, CaseRow.__table__)
-_ESCALATIONS = cast(Table, EscalationRow.__table__)
-_NOTIFICATIONS = cast(Table, NotificationRow.__table__)
-_PEOPLE = cast(Table, PersonRow.__table__)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from machines.calendar import parse_date
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, LogEntry, Role
 from machines.policy import Policy
 from storage.ids import escalation_id
-from storage.models import AccessRecord, CaseRow, DeadlineRow, EscalationRow, EventRow, PersonRow
+from storage.models import access_log as _ACCESS
+from storage.models import cases as _CASES
+from storage.models import deadlines as _DEADLINES
+from storage.models import escalations as _ESCALATIONS
+from storage.models import events as _EVENTS
+from storage.models import people as _PEOPLE
 from storage.rows import entry_from_row, load_cases
 
 __all__ = [
@@ -41,12 +46,6 @@ __all__ = [
     "worklist",
 ]
 
-_CASES = cast(Table, CaseRow.__table__)
-_ESCALATIONS = cast(Table, EscalationRow.__table__)
-_EVENTS = cast(Table, EventRow.__table__)
-_DEADLINES = cast(Table, DeadlineRow.__table__)
-_PEOPLE = cast(Table, PersonRow.__table__)
-_ACCESS = cast(Table, AccessRecord.__table__)
 CONSIDER_MOVING = "consider moving the review to fit the court timetable"
 
 

@@ -11,10 +11,10 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import BindParameter, Connection, Dialect, Table, UpdateBase, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from machines.calendar import parse_date
@@ -34,7 +34,11 @@ from machines.model import (
     Source,
 )
 from machines.procedures import PROCEDURES
-from storage.models import CaseRow, DeadlineRow, EscalationRow, EventRow, PersonRow
+from storage.models import cases as _CASES
+from storage.models import deadlines as _DEADLINES
+from storage.models import escalations as _ESCALATIONS
+from storage.models import events as _EVENTS
+from storage.models import people as _PEOPLE
 
 __all__ = ["Conflict", "Loaded", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
 
@@ -94,11 +98,6 @@ _STATUSES = {s.value: s for s in DeadlineStatus}
 _KINDS = {k.value: k for k in CaseKind}
 _ESC_STATES = {s.value: s for s in EscalationState}
 _CASE_STATES = {k: {s.value: s for s in PROCEDURES[k].states} for k in CaseKind}
-_CASES = cast(Table, CaseRow.__table__)
-_DEADLINES = cast(Table, DeadlineRow.__table__)
-_ESCALATIONS = cast(Table, EscalationRow.__table__)
-_EVENTS = cast(Table, EventRow.__table__)
-_PEOPLE = cast(Table, PersonRow.__table__)
 
 # Statements built once (building them is a measurable part of the sweep's hot path).
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)

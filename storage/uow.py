@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TypeVar, cast
+from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, Table, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from machines.casework import Casework
@@ -23,13 +23,12 @@ from machines.events import DomainEvent
 from machines.model import CaseFile, LogEntry, Person
 from machines.policy import Policy
 from storage.db import WRITE
-from storage.models import CaseRow
+from storage.models import cases as _CASES
 from storage.rows import Conflict, Loaded, Writes, load_cases, load_people
 
 __all__ = ["Directory", "UnitOfWork", "transaction"]
 
 T = TypeVar("T")
-_CASES = cast(Table, CaseRow.__table__)
 _RETRIES = 6
 # PostgreSQL: serialization failure, deadlock detected — the transaction lost a race and may simply run again
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})

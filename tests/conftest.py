@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from storage.casebook import Casebook
 from storage.commands import AddPerson
 from storage.db import make_engine, upgrade
-from storage.models import Base
+from storage.models import metadata
 
 PG_URL = os.environ.get("ORDERWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _truncate(url: str) -> None:
     engine = make_engine(url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as c:
         c.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -157,7 +157,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     engine = make_engine(url)
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as c:
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             rows = c.execute(sa.select(table)).all()
             out[table.name] = sorted(tuple(map(repr, r)) for r in rows)
     engine.dispose()

@@ -14,7 +14,7 @@ from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
 from storage.commands import AddPerson, Fire, Register, SweepReport
 from storage.db import make_engine
-from storage.models import EventRow
+from storage.models import events
 from tests.conftest import CAST, FIXED_NOW
 
 
@@ -51,7 +51,7 @@ def test_two_concurrent_sweeps_fire_each_deadline_exactly_once(db_url: str) -> N
     assert missed["iro_allocation"] == cases and missed["case_summary"] == cases
     with engines[0].connect() as c:
         fired = c.execute(
-            sa.select(EventRow.case_id, EventRow.payload).where(EventRow.event == "deadline_missed")
+            sa.select(events.c.case_id, events.c.payload).where(events.c.event == "deadline_missed")
         ).all()
     per_case = Counter((case_id, p["deadline"]) for case_id, p in fired if p["deadline"] == "iro_allocation")
     assert len(per_case) == cases and set(per_case.values()) == {1}

@@ -26,7 +26,7 @@ from machines.spec import FieldKind
 from machines.supervision_order import CaseState, SORegistration
 from storage.casebook import Casebook
 from storage.commands import ActOnEscalation, AddPerson, Fire, Register
-from storage.models import Base
+from storage.models import metadata
 from tests.conftest import CAST, FIXED_NOW
 
 SPECS = {spec.name: spec for _, spec in case_events()}
@@ -101,7 +101,7 @@ class CaseworkMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-        Base.metadata.create_all(self.engine)
+        metadata.create_all(self.engine)
         self.book = Casebook(self.engine, clock=lambda: FIXED_NOW)
         for user, role, manager in CAST:
             self.book.handle(AddPerson(actor="test", user=user, role=role, manager=manager))
@@ -113,7 +113,7 @@ class CaseworkMachine(RuleBasedStateMachine):
 
     def snapshot(self) -> dict[str, list[Any]]:
         with self.engine.connect() as c:
-            return {t.name: sorted(map(repr, c.execute(sa.select(t)).all())) for t in Base.metadata.sorted_tables}
+            return {t.name: sorted(map(repr, c.execute(sa.select(t)).all())) for t in metadata.sorted_tables}
 
     @initialize()
     def open_cases(self) -> None:
