@@ -32,6 +32,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES = 1_000_000
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session
 PURGE_EVERY = timedelta(minutes=5)
+PURGE_AFTER = timedelta(days=1)  # an ended session is kept a day, so its person is told why they were signed out
 
 CSP = "; ".join(
     [
@@ -47,7 +48,7 @@ CSP = "; ".join(
         "object-src 'none'",
     ]
 )
-PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=()"
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=()"
 
 
 def is_public(path: str) -> bool:
@@ -173,7 +174,7 @@ class SessionMiddleware:
         now = state.clock()
         if self.last_purge is None or now - self.last_purge >= PURGE_EVERY:
             self.last_purge = now
-            store.purge(now - state.policy.idle, now - state.policy.absolute)
+            store.purge(now - state.policy.idle - PURGE_AFTER, now - state.policy.absolute - PURGE_AFTER)
         if token is None:
             return SessionHandle(None, None, None)
         session = store.load(key_for(token))

@@ -42,6 +42,8 @@ class InMemoryRateLimiter:
 
     def retry_after(self, key: str, limit: Limit, now: datetime) -> timedelta | None:
         with self._lock:
+            if key not in self._failures:
+                return None
             failures = self._live(key, limit, now)
             if len(failures) < limit.attempts:
                 return None
@@ -52,9 +54,10 @@ class InMemoryRateLimiter:
         with self._lock:
             self._live(key, limit, now).append(now)
             if len(self._failures) > self._max_keys:
-                # drop the keys whose latest failure is oldest: they are the least likely to be blocked
+                # drop the tenth of keys whose latest failure is oldest (the least likely to be blocked), in one go
+                # so that a flood of new keys does not sort the table on every failure
                 by_age = sorted(self._failures, key=lambda k: self._failures[k][-1] if self._failures[k] else now)
-                for stale in by_age[: len(self._failures) - self._max_keys]:
+                for stale in by_age[: len(self._failures) - self._max_keys + self._max_keys // 10]:
                     del self._failures[stale]
 
     def reset(self, key: str) -> None:
