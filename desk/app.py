@@ -80,7 +80,7 @@ def create_app(settings: DeskSettings, services: DeskServices, clock: Clock = sy
         route.path
         for module in ROUTERS
         for route in module.router.routes
-        if isinstance(route, APIRoute) and "GET" in route.methods
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ())
     )
     app.add_exception_handler(PageRefused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)

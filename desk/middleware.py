@@ -27,7 +27,9 @@ __all__ = ["CsrfMiddleware", "ErrorPageMiddleware", "SecurityHeadersMiddleware",
 log = logging.getLogger("desk")
 
 STATIC_PREFIXES = ("/assets/", "/static/")
-PUBLIC_PATHS = frozenset({"/sign-in", "/sign-in/oidc", "/sign-in/oidc/callback", "/sign-out", "/signed-out", "/healthz"})
+PUBLIC_PATHS = frozenset(
+    {"/sign-in", "/sign-in/oidc", "/sign-in/oidc/callback", "/sign-out", "/signed-out", "/healthz"}
+)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES = 1_000_000
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session

@@ -142,9 +142,7 @@ class InMemorySessionStore:
     def purge(self, idle_since: datetime, created_before: datetime) -> int:
         with self._lock:
             keys = [
-                k
-                for k, s in self._sessions.items()
-                if s.last_seen_at < idle_since or s.created_at < created_before
+                k for k, s in self._sessions.items() if s.last_seen_at < idle_since or s.created_at < created_before
             ]
             for k in keys:
                 del self._sessions[k]

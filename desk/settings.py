@@ -73,7 +73,9 @@ class DeskSettings:
             if limit.attempts < 1 or limit.window <= timedelta(0):
                 raise SettingsError(f"sign-in {name} limit: attempts and window must be positive")
         if not self.password_sign_in and self.oidc is None:
-            raise SettingsError("ORDERWATCH_DESK_PASSWORDS=0 needs OpenID Connect (ORDERWATCH_OIDC_ISSUER and the rest)")
+            raise SettingsError(
+                "ORDERWATCH_DESK_PASSWORDS=0 needs OpenID Connect (ORDERWATCH_OIDC_ISSUER and the rest)"
+            )
         if self.oidc is not None:
             for name, url in (("ISSUER", self.oidc.issuer), ("REDIRECT_URI", self.oidc.redirect_uri)):
                 parts = urlsplit(url)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["Authenticator", "Person", "PersonDirectory", "Refused", "RefusalReason", "Verified"]
+__all__ = ["Authenticator", "Person", "PersonDirectory", "RefusalReason", "Refused", "Verified"]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from desk.auth.accounts import Person, Refused, RefusalReason, Verified
+from desk.auth.accounts import Person, RefusalReason, Refused, Verified
 
 __all__ = ["InMemoryAccounts", "NoAccounts"]
 

@@ -6,6 +6,7 @@ provider until it is pressed), signs in as the demo team manager, and captures e
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def _fail(_: object) -> None:
 def main() -> int:
     """Write the screenshots; print each path."""
     OUT.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("desk").setLevel(logging.CRITICAL)  # the refusals and the fault below are deliberate
     services, _ = demo_services(PASSWORD)
     app = create_app(DeskSettings(cookie_secure=False, oidc=ENTRA), services)
     app.add_api_route("/deliberate-fault", _fail)

@@ -51,7 +51,9 @@ async def callback(request: Request) -> Response:
     if state.oidc is None or state.services.oidc_people is None:
         raise PageRefused("Signing in with a council account is not set up here.", status_code=404)
     if handle.session is None:
-        raise PageRefused("That sign-in had expired or was started in another browser: start again from the sign-in page.")
+        raise PageRefused(
+            "That sign-in had expired or was started in another browser: start again from the sign-in page."
+        )
     try:
         identity = await state.oidc.finish(request)
     except OidcError as exc:

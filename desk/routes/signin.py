@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from desk.auth.accounts import Refused, RefusalReason
+from desk.auth.accounts import RefusalReason, Refused
 from desk.web import desk_state, render, safe_next, session_handle
 
 __all__ = ["router"]

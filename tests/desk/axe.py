@@ -27,4 +27,6 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
 def assert_accessible(page: Page) -> None:
     """No serious or critical axe violation on the page."""
     blocking = [v for v in axe_violations(page) if v["impact"] in BLOCKING]
-    assert not blocking, f"axe on {page.url}: " + "; ".join(f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in blocking)
+    assert not blocking, f"axe on {page.url}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in blocking
+    )

@@ -141,9 +141,7 @@ def test_deactivating_a_person_ends_their_session_at_once(desk: Desk, client: De
 
 
 def test_sign_in_is_rate_limited_per_account_and_per_address(desk_factory: DeskFactory) -> None:
-    desk = desk_factory(
-        account_limit=Limit(3, timedelta(minutes=15)), address_limit=Limit(5, timedelta(minutes=15))
-    )
+    desk = desk_factory(account_limit=Limit(3, timedelta(minutes=15)), address_limit=Limit(5, timedelta(minutes=15)))
     with http_client(desk) as client:
         for _ in range(3):
             assert http_sign_in(client, password="guess").status_code == 400

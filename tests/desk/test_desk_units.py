@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desk.auth.accounts import Person, Refused, RefusalReason, Verified
+from desk.auth.accounts import Person, RefusalReason, Refused, Verified
 from desk.auth.local import InMemoryAccounts
 from desk.auth.oidc import OidcIdentity
 from desk.navigation import navigation_for
