@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
+.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
 
 install: $(STAMP)
 
@@ -21,6 +21,14 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
+
+# The desk alone, with generated demo accounts (their password is printed): http://127.0.0.1:8000
+desk-demo: $(STAMP)
+	$(BIN)/python -m desk --demo
+
+# PNGs of the desk's main pages in docs/screenshots/ (headless Debian chromium through Playwright)
+screenshots: $(STAMP)
+	$(BIN)/python -m desk.dev.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
