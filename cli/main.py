@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date
 from typing import Any, NoReturn
 
@@ -142,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="the main job: Prefect server, deployments, worker")
     up.add_argument("--demo", action="store_true", help="also load the demo caseload")
     up.add_argument("--port", type=int, default=4200)
+
+    notes = sub.add_parser("notifications", parents=[common], help="escalations raised to people, operators' alarms")
+    notes.add_argument("--recipient", metavar="USER", help="only this person's")
+    sub.add_parser("status", parents=[common], help="is all well? exit 1, one line per problem, when not")
+    sub.add_parser("env", help='export lines for a new shell: eval "$(.venv/bin/orderwatch env)"')
+    worker = sub.add_parser("worker", parents=[common], help="a Prefect worker for the pool (catches up first)")
+    worker.add_argument("--pool", default="orderwatch")
+    worker.add_argument("--no-catch-up", action="store_true", help="do not start a catch-up sweep")
     return parser
 
 
@@ -180,12 +189,36 @@ def run(args: argparse.Namespace) -> Any:
         return up(db=getattr(args, "db", None), demo=args.demo, port=args.port)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command in ("status", "env", "worker"):
+        return _operate(args)
     engine = make_engine(getattr(args, "db", None))
     try:
         upgrade(engine)
+        if args.command == "notifications":
+            from storage.operations import Operations
+
+            found = Operations(engine, clock=clock.now).notifications(recipient=args.recipient)
+            return [{**asdict(n), "created_at": n.created_at.isoformat(timespec="seconds")} for n in found]
         return _run_on(Casebook(engine, load_policy(), clock=clock.now), args)
     finally:
         engine.dispose()
+
+
+def _operate(args: argparse.Namespace) -> Any:
+    """The operator's commands: status, env, worker."""
+    if getattr(args, "db", None):
+        os.environ["ORDERWATCH_DATABASE_URL"] = args.db
+    if args.command == "status":
+        from cli.status import status
+
+        return status()
+    if args.command == "env":
+        from cli.secure import env_lines
+
+        return "\n".join(env_lines())
+    from cli.worker import worker
+
+    worker(args.pool, with_catch_up=not args.no_catch_up)
 
 
 def _simulate(args: argparse.Namespace) -> Any:
@@ -315,6 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if want_json:
             print(json.dumps({"error": message}))
         return 1
+    from cli.status import Status
+
+    if isinstance(result, Status):  # exit 1 when something needs attention
+        print(json.dumps(result.as_dict()) if want_json else "\n".join(result.lines()))
+        return 1 if result.problems else 0
     if want_json:
         print(json.dumps(result, default=str))
     else:

@@ -41,6 +41,8 @@ class Role(StrEnum):
     HEAD_OF_SERVICE = "head_of_service"
     SAFEGUARDING_UNIT = "safeguarding_unit"
     LEGAL = "legal"
+    # runs the system (Prefect, the command line, backups) and receives its alarms; fires no case event (PROCEDURES §5)
+    OPERATOR = "operator"
     SYSTEM = "system"
 
 

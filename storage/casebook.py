@@ -560,11 +560,14 @@ class Casebook:
                 if user not in already:
                     session.add(
                         NotificationRow(
+                            kind="escalation",
                             escalation_id=esc_id,
                             case_ref=case.ref,
                             recipient=user,
                             role=to.value,
                             reason=esc.reason,
+                            subject=f"{escalation_id(esc_id)} on {case.ref}: {esc.reason}, raised to {to.value}",
+                            idempotency_key=f"escalation:{esc_id}:{user}",
                             created_at=now,
                             source=source,
                         )
@@ -602,12 +605,12 @@ class Casebook:
 
     def notifications(self, recipient: str | None = None) -> list[dict[str, Any]]:
         with Session(self.engine) as session:
-            query = select(NotificationRow).order_by(NotificationRow.id)
+            query = select(NotificationRow).where(NotificationRow.kind == "escalation").order_by(NotificationRow.id)
             if recipient is not None:
                 query = query.where(NotificationRow.recipient == recipient)
             return [
                 {
-                    "escalation": escalation_id(n.escalation_id),
+                    "escalation": escalation_id(n.escalation_id or 0),
                     "case": n.case_ref,
                     "recipient": n.recipient,
                     "role": n.role,

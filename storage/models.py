@@ -34,6 +34,7 @@ __all__ = [
     "NotificationRow",
     "PersonChange",
     "PersonRow",
+    "SweepRunRow",
 ]
 
 NAMING_CONVENTION = {
@@ -173,16 +174,45 @@ class AccessRecord(Base):
 
 
 class NotificationRow(Base):
-    """A notice for a person: written when an escalation is raised to them (by the Prefect automation)."""
+    """A notice for a person: an escalation raised to them (by the Prefect automation), or an alarm for operators.
+
+    ``subject`` is one line of references, dates and counts only. ``idempotency_key`` is unique: a repeated alarm (or
+    escalation notice) for the same thing and the same person is recorded once.
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("escalation_id", "recipient"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"))
-    case_ref: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20), server_default="escalation")  # escalation | alarm
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    case_ref: Mapped[str | None] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(ForeignKey("people.user"))
     role: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(300), server_default="")
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(80))
+
+
+class SweepRunRow(Base):
+    """One run of the daily sweep flow, as the flow recorded it: what the morning did, and whether it finished.
+
+    ``orderwatch status`` and the catch-up at start-up read the last completed one; a run that crashed stays
+    ``running`` (its flow run in Prefect says how it ended).
+    """
+
+    __tablename__ = "sweep_runs"
+    __table_args__ = (Index("ix_sweep_runs_status_as_of", "status", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_run_id: Mapped[str] = mapped_column(String(64), unique=True)
+    flow_run_name: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(12))  # running | completed | failed
+    deadlines_passed: Mapped[int] = mapped_column(Integer, server_default="0")
+    cases: Mapped[int] = mapped_column(Integer, server_default="0")
+    batches: Mapped[int] = mapped_column(Integer, server_default="0")
