@@ -59,6 +59,13 @@ class Stack:
             assert ran.returncode == rc, ran.stdout[-2000:] + ran.stderr[-2000:]
         return json.loads(ran.stdout) if ran.stdout.strip() else None
 
+    def orderwatch_text(self, *args: str, rc: int = 0) -> str:
+        """``orderwatch ...`` as a person reads it (no ``--json``); its standard output."""
+        ran = subprocess.run([sys.executable, "-m", "cli", *args], env=self.env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=180)  # fmt: skip
+        assert ran.returncode == rc, ran.stdout[-2000:] + ran.stderr[-2000:]
+        return ran.stdout
+
     def server_log(self) -> str:
         return (self.var / "prefect" / "server.log").read_text(encoding="utf-8", errors="replace")
 
