@@ -20,11 +20,18 @@ import pendulum
 
 from cli import clock
 
-__all__ = ["ServiceError", "Status", "service_errors", "status"]
+__all__ = ["TRANSIENT", "ServiceError", "Status", "service_errors", "status"]
 
 REFUSING = {"record-event", "escalation-action"}  # deployments whose Failed runs are the rules refusing an entry
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.\d+)? \| (\w+)\s*\| ([\w.]+)")
 _TIME_ONLY = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d+ \| (\w+)\s*\| ([\w.]+)")
+
+
+# Prefect's embedded SQLite now and then refuses a write with "database is locked" when two of its own services
+# write at once (a known class of Prefect issues, e.g. PrefectHQ/prefect#10188, #16299; in 3.8.8 typically the worker
+# channel's heartbeat); the service tries again on its next cycle. One is noise; many mean the database is overloaded.
+TRANSIENT = "database is locked"
+TRANSIENT_LIMIT = 10  # in 24 hours, before it is a problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,10 @@ class ServiceError:
     at: str | None
     logger: str
     error: str
+
+    @property
+    def transient(self) -> bool:
+        return TRANSIENT in self.error
 
 
 def service_errors(log: Path, since: datetime | None = None) -> list[ServiceError]:
@@ -48,7 +59,10 @@ def service_errors(log: Path, since: datetime | None = None) -> list[ServiceErro
 
     def close() -> None:
         if block is not None and (since is None or (at is not None and at >= since)):
-            error = next((ln for ln in reversed(block) if ln and not ln.startswith((" ", "\t"))), "?")
+            # the exception line follows the last (indented) frame line; lines after it may be anything
+            frames = [i for i, ln in enumerate(block) if ln.startswith((" ", "\t"))]
+            after = block[frames[-1] + 1 :] if frames else block
+            error = next((ln for ln in after if ln.strip()), "?")
             found.append(ServiceError(None if at is None else at.isoformat(timespec="seconds"), logger, error[:300]))
 
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -62,8 +76,8 @@ def service_errors(log: Path, since: datetime | None = None) -> list[ServiceErro
             else:
                 at, logger = None, time_only.group(2) if time_only else "?"
         elif line.startswith("Traceback (most recent call last)"):
-            close()
-            block = []
+            if block is None:  # a chained exception's next traceback belongs to the same error
+                block = []
         elif block is not None:
             block.append(line)
     close()
@@ -116,8 +130,12 @@ class Status:
                    f"{london(nxt['expected_start'])} London ({nxt['name']}, {nxt['state']})"))  # fmt: skip
         out.append(f"  failed runs 24h  {len(self.failed_runs) or 'none'}")
         out += [f"    {r['name']} ({r['deployment']}): {r['state']} at {london(r['at'])}" for r in self.failed_runs]
-        out.append(f"  service errors   {len(self.service_errors) or 'none'} in the server log (24 h)")
-        out += [f"    {e['at'] or '?'} {e['logger']}: {e['error']}" for e in self.service_errors[:5]]
+        busy = sum(1 for e in self.service_errors if e["transient"])
+        out.append(f"  service errors   {(len(self.service_errors) - busy) or 'none'} in the server log (24 h)"
+                   + (f"; {busy} transient (SQLite busy)" if busy else ""))  # fmt: skip
+        out += [f"    {e['at'] or '?'} {e['logger']}: {e['error']}" for e in self.service_errors if not e["transient"]][
+            :5
+        ]
         e = self.escalations
         levels = ", ".join(f"level {k}: {v}" for k, v in e.get("by_level", {}).items())
         out.append(f"  escalations      {e.get('open', 0)} open" + (f" ({levels})" if levels else ""))
@@ -180,8 +198,13 @@ def status(var: Path | None = None) -> Status:
     finally:
         engine.dispose()
 
-    errors = service_errors(var / "prefect" / "server.log", since)
-    report.service_errors = [asdict(e) for e in errors]
+    found = service_errors(var / "prefect" / "server.log", since)
+    report.service_errors = [{**asdict(e), "transient": e.transient} for e in found]
+    errors = [e for e in found if not e.transient]
+    busy = len(found) - len(errors)
+    if busy >= TRANSIENT_LIMIT:
+        report.problems.append(f"Prefect's SQLite database refused {busy} writes as locked in the last 24 h: it is "
+                               "overloaded (README: Scaling out, Prefect's server on PostgreSQL)")  # fmt: skip
     if errors:
         report.problems.append(f"{plural(len(errors), 'Prefect service error')} in var/prefect/server.log in the last "
                                "24 h, "
@@ -258,13 +281,14 @@ def _prefect_side(report: Status, ops: Any, now: datetime, since: datetime) -> N
             deployment_filter=by_sweep,
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-                expected_start_time=FlowRunFilterExpectedStartTime.model_validate(
-                    {"before_": now - timedelta(minutes=1)}
-                ),
+                expected_start_time=FlowRunFilterExpectedStartTime.model_validate({"before_": now}),
             ),
-            limit=5,
+            limit=20,
         )
-        for run in late:
+        for run in late[:5]:
+            if run.state is None or (run.state.name != "Late" and run.expected_start_time
+                                     and now - run.expected_start_time < timedelta(minutes=1)):  # fmt: skip
+                continue  # due this minute: a worker may be about to take it
             report.problems.append(f"sweep run {run.name} is {run.state.name if run.state else 'Late'} "
                                    "(due, not taken by any worker)")  # fmt: skip
         failed = client.read_flow_runs(

@@ -103,7 +103,7 @@ async def shipped_automations(alarm: SweepAlarm) -> list[Automation]:
             actions=[
                 _run(
                     alarm_run.id,
-                    {"kind": "sweep-failed", "flow_run": "{{ event.resource.id }}", "event": "{{ event.id }}"},
+                    {"kind": "sweep-failed", "flow_run": "{{ event.resource.id }}", "event": "{{ event.id | string }}"},
                 )
             ],
         ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from sqlalchemy import Engine, func, select
@@ -68,15 +68,21 @@ class EscalationLevels:
     by_level: dict[int, int]
 
 
+def _utc(instant: datetime) -> datetime:
+    """SQLite hands back the UTC instants orderwatch wrote without their zone: put it back."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
 def _sweep(row: SweepRunRow) -> SweepRun:
-    return SweepRun(row.flow_run_id, row.flow_run_name, row.as_of, row.started_at, row.completed_at, row.status,
+    completed = None if row.completed_at is None else _utc(row.completed_at)
+    return SweepRun(row.flow_run_id, row.flow_run_name, row.as_of, _utc(row.started_at), completed, row.status,
                     row.deadlines_passed, row.cases, row.batches)  # fmt: skip
 
 
 def _notification(row: NotificationRow) -> Notification:
     escalation = None if row.escalation_id is None else f"ESC-{row.escalation_id}"
     return Notification(row.id, row.kind, row.recipient, row.role, row.reason, row.subject, row.case_ref, escalation,
-                        row.created_at, row.source)  # fmt: skip
+                        _utc(row.created_at), row.source)  # fmt: skip
 
 
 class Operations:
