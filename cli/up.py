@@ -152,22 +152,13 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 def _load_demo(env: dict[str, str]) -> str:
-    from sqlalchemy import func, select
-
-    from cli.demo import load_demo
-    from storage.db import make_engine, upgrade
-    from storage.models import CaseRow
+    from cli import clock
+    from cli.demo import cases_in, load_demo
 
     url = env["ORDERWATCH_DATABASE_URL"]
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.connect() as c:
-        cases = c.scalar(select(func.count()).select_from(CaseRow))
-    engine.dispose()
-    if cases:
-        return f"demo not loaded: the database already holds {cases} cases"
-    from cli import clock
-
+    held = cases_in(url)
+    if held:
+        return f"demo not loaded: the database already holds {held} cases"
     load_demo(url, clock.today())
     return "demo caseload loaded"
 
