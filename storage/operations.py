@@ -141,7 +141,9 @@ class Operations:
     def sweep_runs(self, limit: int = 20) -> list[SweepRun]:
         """The latest sweep runs, newest first."""
         with Session(self.engine) as session:
-            rows = session.scalars(select(SweepRunRow).order_by(SweepRunRow.started_at.desc()).limit(limit))
+            rows = session.scalars(
+                select(SweepRunRow).order_by(SweepRunRow.started_at.desc(), SweepRunRow.id.desc()).limit(limit)
+            )
             return [_sweep(r) for r in rows]
 
     # -- operators and their alarms --------------------------------------------------------------------------------
