@@ -141,7 +141,11 @@ def test_a_repeated_alarm_notifies_once(stack: Stack) -> None:
 
 
 def test_status_says_what_needs_attention(stack: Stack) -> None:
-    report = stack.orderwatch("status", rc=1)
+    def late_seen() -> dict[str, Any] | None:  # the late-runs service marks the held run Late within seconds
+        found: dict[str, Any] = stack.orderwatch("status", rc=1)
+        return found if any("is Late" in p for p in found["problems"]) else None
+
+    report = wait_for("status to see the Late sweep", late_seen, timeout=60, every=3)
     problems = "\n".join(report["problems"])
     assert "the sweep is behind" in problems
     assert "(daily-sweep, Failed)" in problems

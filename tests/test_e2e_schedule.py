@@ -125,7 +125,7 @@ def test_a_schedule_due_now_runs_to_completion_with_nobody_pressing_anything(sta
 def test_status_is_all_well_after_the_scheduled_morning(stack: Stack) -> None:
     stack.orderwatch("people", "add", "op1", "--role", "operator")
     report = stack.orderwatch("status", rc=None)
-    assert report["problems"] == [] and report["ok"] is True
+    assert report["problems"] == [] and report["ok"] is True, "\n".join(report["problems"])
     assert report["worker"]["online"] == 1
     assert report["next_sweep"]["expected_start"] is not None
     assert report["last_sweep"]["as_of"] == pendulum.now(LONDON).date().isoformat()
