@@ -29,7 +29,7 @@ from cli.up import ROOT
 from tests.conftest import CAST
 from tests.e2e_stack import Stack, running_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-deployments")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from storage.db import make_engine
 from storage.operations import Notification, Operations
 from tests.e2e_stack import Stack, running_stack, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-alarms")]
+pytestmark = pytest.mark.e2e
 
 LONDON = "Europe/London"
 OPERATORS = ["op1", "op2"]

@@ -27,7 +27,7 @@ from storage.db import make_engine
 from storage.operations import Operations
 from tests.e2e_stack import Stack, running_stack, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-schedule")]
+pytestmark = pytest.mark.e2e
 
 LONDON = "Europe/London"
 SCHEDULER = {

@@ -33,7 +33,7 @@ from storage.db import make_engine, upgrade
 from storage.operations import Operations
 from tests.e2e_stack import free_port, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-up")]
+pytestmark = pytest.mark.e2e
 
 LONDON = "Europe/London"
 
