@@ -16,9 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/orderwatch up
+PORT ?= 4200
 
+# make run [PORT=4311] [DEMO=1]: DEMO=1 also loads the demo caseload (into an empty database only)
+run: $(STAMP)
+	$(BIN)/orderwatch up --port $(PORT) $(if $(DEMO),--demo)
+
+# the demo caseload into orderwatch's own database (the one `make run` and its UI use); refused if it holds cases
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
 
@@ -37,8 +41,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# --dist loadfile: a test module runs in one worker, so an end-to-end module's tests share its one Prefect server
+# (xdist 3.8's loadgroup does not group under pytest 9.2: it renames item._nodeid, which nodeid no longer reads)
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
 bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli

@@ -1,7 +1,9 @@
-"""``make demo``: a scripted caseload through the real CLI on a fresh SQLite file, so a newcomer sees the system work.
+"""``make demo``: a scripted caseload through the real CLI, so a newcomer sees the system work.
 
-Generated identifiers only (no real personal data). "Today" is pinned to 2027-02-01 so the story can run past the
-first order's expiry.
+It loads into orderwatch's own database — the one ``make run`` and its Prefect UI use (``ORDERWATCH_DATABASE_URL``,
+else ``var/orderwatch.db``) — and refuses one that already holds cases. The story's steps are dated; those after
+today are left for later. Generated identifiers only (no real personal data). ``run_demo`` plays the whole story on
+a file of its own with "today" pinned to 2027-02-01 (past the first order's expiry).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from cli.dispatch import run_on_database
 from cli.output import plain, print_human
 from cli.parser import build_parser
+from flows.views import plural
 
 __all__ = ["PEOPLE", "load_demo", "run_demo"]
 
@@ -113,13 +116,29 @@ def run_demo(db_path: Path, *, echo: bool = True) -> str:
     return db
 
 
-def load_demo(db: str, until: date) -> None:
+def cases_in(db: str) -> int:
+    """How many cases the database holds (it is created and migrated if new)."""
+    from sqlalchemy import func, select
+
+    from storage.db import make_engine, upgrade
+    from storage.models import cases
+
+    engine = make_engine(db)
+    try:
+        upgrade(engine)
+        with engine.connect() as c:
+            return int(c.scalar(select(func.count()).select_from(cases)) or 0)
+    finally:
+        engine.dispose()
+
+
+def load_demo(db: str, until: date, *, echo: bool = False) -> None:
     """Load the demo caseload into an existing (empty) database: the steps dated up to ``until`` (today), so that
     people can go on from there with today's date. The environment is left as it was."""
     saved = {k: os.environ.get(k) for k in ("ORDERWATCH_TODAY", "ORDERWATCH_ACTOR")}
     os.environ["ORDERWATCH_TODAY"], os.environ["ORDERWATCH_ACTOR"] = until.isoformat(), "demo"
     try:
-        _story(db, echo=False, until=until)
+        _story(db, echo=echo, until=until)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -150,8 +169,8 @@ def _story(db: str, *, echo: bool, until: date | None = None) -> None:
                 f"- {what}\n    {result['case']}: {result['from']} -> {result['to']} ({result['event']}, {result['on']})"
             )
         elif args[0] == "sweep":
-            say(f"- {what}\n    sweep as of {result['as_of']}: {result['passed']} deadline(s) passed, "
-                f"{result['escalations_raised']} escalation(s) raised")  # fmt: skip
+            say(f"- {what}\n    sweep as of {result['as_of']}: {plural(result['passed'], 'deadline')} passed, "
+                f"{plural(result['escalations_raised'], 'escalation')} raised")  # fmt: skip
         else:
             say(f"- {what}\n    {result['case']} opened: {result['state']}")
         if args[:3] == ["fire", "SO-DEMO-1", "fail_quality_check"]:
@@ -167,42 +186,40 @@ def _print_section(title: str, args: list[str], db: str) -> None:
     print_human(_cli(args, db))
 
 
-def load_demo_if_empty(db: str | None) -> str:
-    """``orderwatch up --demo``: the demo caseload, up to today, into the working database if it holds no case."""
-    from sqlalchemy import func, select
-
-    from cli import clock
-    from cli.up import absolute_db
-    from storage.db import database_url, make_engine, upgrade
-    from storage.models import cases
-
-    url = absolute_db(database_url(db))
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        with engine.connect() as c:
-            cases = c.scalar(select(func.count()).select_from(cases))
-    finally:
-        engine.dispose()
-    if cases:
-        return f"demo not loaded: the database already holds {cases} cases"
-    load_demo(url, clock.today())
-    return "demo caseload loaded"
-
-
 def demo() -> int:
-    db_path = Path("var/demo.db")
-    db_path.parent.mkdir(exist_ok=True)
-    print(f"orderwatch demo on {db_path} (today pinned to {DEMO_TODAY})\n")
-    db = run_demo(db_path)
-    _print_section("Worklist for the year ahead", ["worklist", "--as-of", "2027-01-20", "--within", "365"], db)
+    """Load the demo into orderwatch's own database (refused if it holds cases) and show what it made."""
+    from cli import clock
+    from storage.db import database_url
+
+    db = database_url()
+    held = cases_in(db)
+    if held:
+        print(f"orderwatch demo: {db} already holds {held} cases; the demo loads only into an empty database "
+              "(another one: ORDERWATCH_DATABASE_URL=sqlite:///var/other.db make demo)", file=sys.stderr)  # fmt: skip
+        return 2
+    today = clock.today()
+    print(f"orderwatch demo into {db} — the database `make run` and its UI use — the story up to today, {today}\n")
+    load_demo(db, today, echo=True)
+    _print_section("Worklist for the year ahead", ["worklist", "--as-of", today.isoformat(), "--within", "365"], db)
     _print_section("Open escalations", ["escalations", "--open"], db)
     for ref in ("SO-DEMO-1", "CP-DEMO-1", "CP-DEMO-1-SO"):
-        print(f"\n== {ref}")
-        shown = _cli(["show", ref], db)
-        print(f"   state {shown['state']}; dates {shown['dates']}; links {shown['links']}")
+        if _step_dates(ref, today):
+            shown = _cli(["show", ref], db)
+            print(f"\n== {ref}\n   state {shown['state']}; dates {shown['dates']}; links {shown['links']}")
     _print_section("History of SO-DEMO-1", ["history", "SO-DEMO-1"], db)
     return 0
+
+
+def _step_dates(ref: str, today: date) -> bool:
+    """Was the case opened by a step dated up to today?"""
+    for _, args in STORY:
+        opened = (
+            args[:2] in (["so", "register"], ["cp-iso", "register"]) and args[args.index("--case") + 1] == ref
+        ) or (args[0] == "fire" and args[3:] and ref == f"{args[1]}-SO" and "outcome=supervision_order" in args)
+        if opened:
+            when = _step_date(args)
+            return when is None or when <= today
+    return False
 
 
 if __name__ == "__main__":

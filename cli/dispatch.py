@@ -110,6 +110,15 @@ def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
 
+def _notifications(book: Casebook, args: argparse.Namespace) -> Any:
+    from dataclasses import asdict
+
+    from storage.operations import Operations
+
+    found = Operations(book.engine, clock=clock.now).notifications(recipient=args.recipient)
+    return [{**asdict(n), "created_at": n.created_at.isoformat(timespec="seconds")} for n in found]
+
+
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
@@ -121,4 +130,5 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "worklist": _worklist,
     "escalations": lambda book, args: book.escalations(open_only=args.open),
     "replay": _replay,
+    "notifications": _notifications,
 }

@@ -31,17 +31,33 @@ def run(args: argparse.Namespace) -> Any:
 
         return render(args.machine, args.format)
     if args.command == "up":
-        from cli.demo import load_demo_if_empty
         from cli.up import up
 
-        db = getattr(args, "db", None)
-        note = load_demo_if_empty(db) if args.demo else None
-        return up(db=db, port=args.port, note=note)
+        return up(db=getattr(args, "db", None), demo=args.demo, port=args.port)
     if args.command == "simulate":
         from cli.simulate import run_simulation
 
         return run_simulation(args)
+    if args.command in ("status", "env", "worker"):
+        return _operate(args)
     return run_on_database(args)
+
+
+def _operate(args: argparse.Namespace) -> Any:
+    """The operator's commands: status, env, worker."""
+    if getattr(args, "db", None):
+        os.environ["ORDERWATCH_DATABASE_URL"] = args.db
+    if args.command == "status":
+        from cli.status import status
+
+        return status()
+    if args.command == "env":
+        from cli.secure import env_lines
+
+        return "\n".join(env_lines())
+    from cli.worker import worker
+
+    worker(args.pool, with_catch_up=not args.no_catch_up)  # becomes the worker: never returns
 
 
 def _fail(message: str, want_json: bool, status: int) -> int:
@@ -69,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             return _fail(f"database unavailable: {detail}", want_json, 1)
         return _fail(f"internal error: {type(exc).__name__}: {exc}", want_json, 1)
+    if args.command == "status":  # exit 1 when something needs attention
+        print(json.dumps(result.as_dict()) if want_json else "\n".join(result.lines()))
+        return 1 if result.problems else 0
     if want_json:
         print(json.dumps(result, default=str))
     else:

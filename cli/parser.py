@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="the main job: Prefect server, deployments, worker")
     up.add_argument("--demo", action="store_true", help="also load the demo caseload")
     up.add_argument("--port", type=int, default=4200)
+
+    notes = sub.add_parser("notifications", parents=[common], help="escalations raised to people, operators' alarms")
+    notes.add_argument("--recipient", metavar="USER", help="only this person's")
+    sub.add_parser("status", parents=[common], help="is all well? exit 1, one line per problem, when not")
+    sub.add_parser("env", help='export lines for a new shell: eval "$(.venv/bin/orderwatch env)"')
+    worker = sub.add_parser("worker", parents=[common], help="a Prefect worker for the pool (catches up first)")
+    worker.add_argument("--pool", default="orderwatch")
+    worker.add_argument("--no-catch-up", action="store_true", help="do not start a catch-up sweep")
     return parser
 
 

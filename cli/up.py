@@ -1,8 +1,10 @@
 """``orderwatch up`` (``make run``): the main job.
 
-Starts a Prefect server on its embedded SQLite (home under ./var/prefect), creates the process work pool, deploys
-``prefect.yaml``, applies the shipped Automations, starts a worker and prints the UI address. Ctrl-C stops it all
-cleanly; running it again resumes with the same data.
+Starts a Prefect server on its embedded SQLite (home under ./var/prefect) with basic authentication (a credential
+generated on first start, kept owner-only under ./var/secrets), CSRF protection on and CORS limited to its own UI;
+creates the process work pool, deploys ``prefect.yaml``, applies the shipped Automations, starts a worker through
+``orderwatch worker`` (which first runs a catch-up sweep if the last completed one is behind) and prints the UI
+address. Ctrl-C stops it all cleanly; running it again resumes with the same data.
 """
 
 from __future__ import annotations
@@ -19,16 +21,16 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from cli.secure import ROOT, Credential, Endpoint, ensure_credential, var_dir, write_endpoint
 from machines.errors import Refused
 from storage.db import database_url
 
-__all__ = ["ROOT", "absolute_db", "prefect_env", "up"]
+__all__ = ["ROOT", "prefect_env", "server_env", "up"]
 
-ROOT = Path(__file__).resolve().parent.parent
 POOL = "orderwatch"
 
 
-def absolute_db(url: str) -> str:
+def _absolute_db(url: str) -> str:
     """Worker subprocesses run elsewhere: a relative SQLite path is made absolute against the project root."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
@@ -38,20 +40,45 @@ def absolute_db(url: str) -> str:
     return url
 
 
-def prefect_env(port: int, db: str | None = None, home: Path | None = None) -> dict[str, str]:
-    """The environment the server, the deploy, the worker and the flows share."""
-    home = home or ROOT / "var" / "prefect"
+def prefect_env(port: int, db: str | None = None, var: Path | None = None,
+                credential: Credential | None = None) -> dict[str, str]:  # fmt: skip
+    """The environment the deploy, the worker, the flows and orderwatch's own commands share (clients of the API).
+
+    ``var`` is orderwatch's state folder (default ``./var``): Prefect's home is ``var/prefect``, the credential
+    ``var/secrets/prefect-api-auth`` (generated here on first use).
+    """
+    var = (var or var_dir()).resolve()
+    home = var / "prefect"
     home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)  # Prefect's database and logs: the operator's only
+    credential = credential or ensure_credential(var)
     return {
         **os.environ,
+        "ORDERWATCH_VAR": str(var),
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
+        "PREFECT_API_AUTH_STRING": credential.auth_string,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+        # dated log lines: `orderwatch status` counts the server's service errors of the last 24 hours
+        "PREFECT_LOGGING_FORMATTERS_STANDARD_DATEFMT": "%Y-%m-%d %H:%M:%S",
         "ORDERWATCH_HOME": str(ROOT),
-        "ORDERWATCH_DATABASE_URL": absolute_db(database_url(db)),
+        "ORDERWATCH_DATABASE_URL": _absolute_db(database_url(db)),
+    }
+
+
+def server_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The server's own settings on top of the clients': basic auth, CSRF protection, CORS for its own UI only."""
+    origins = f"http://127.0.0.1:{port},http://localhost:{port}"
+    return {
+        **env,
+        "PREFECT_SERVER_API_AUTH_STRING": env["PREFECT_API_AUTH_STRING"],
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": origins,
+        "PREFECT_SERVER_CORS_ALLOWED_METHODS": "GET,POST,PUT,PATCH,DELETE,OPTIONS",
+        "PREFECT_SERVER_CORS_ALLOWED_HEADERS": "Content-Type,Authorization,Prefect-Csrf-Token,Prefect-Csrf-Client",
     }
 
 
@@ -80,7 +107,7 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     with (Path(env["PREFECT_HOME"]) / "server.log").open("ab") as log:  # the child keeps its own handle
         return subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, env=server_env(env, port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
 
@@ -98,12 +125,12 @@ def deploy(env: dict[str, str]) -> None:
         raise RuntimeError(f"applying the automations failed: {applied.stderr.strip()[-800:]}")
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], *, catch_up: bool = True) -> subprocess.Popen[bytes]:
+    """``orderwatch worker`` in the background (its log: ``var/prefect/worker.log``)."""
+    args = [sys.executable, "-m", "cli", "worker", "--pool", POOL] + ([] if catch_up else ["--no-catch-up"])
     with (Path(env["PREFECT_HOME"]) / "worker.log").open("ab") as log:  # the child keeps its own handle
-        return subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -124,12 +151,40 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     process.wait()
 
 
-def up(db: str | None = None, port: int = 4200, note: str | None = None) -> dict[str, Any]:
+def _load_demo(env: dict[str, str]) -> str:
+    from cli import clock
+    from cli.demo import cases_in, load_demo
+
+    url = env["ORDERWATCH_DATABASE_URL"]
+    held = cases_in(url)
+    if held:
+        return f"demo not loaded: the database already holds {held} cases"
+    load_demo(url, clock.today())
+    return "demo caseload loaded"
+
+
+def first_start_notice(credential: Credential, ui: str) -> list[str]:
+    """What ``up`` prints on the start that generated the credential (and never again)."""
+    return [
+        "  First start: the Prefect server asks for a password. Its credential (user:password) is",
+        f"    {credential.auth_string}",
+        f"  kept in {credential.path} (readable by you only). In the UI ({ui}) enter that whole line",
+        '  when asked; in a new shell, `eval "$(.venv/bin/orderwatch env)"` gives `prefect` and `orderwatch` the',
+        "  server's address and the credential. It is not shown again.",
+    ]
+
+
+def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str, Any]:
     """Run the main job until Ctrl-C; returns what it did."""
     if not 1024 <= port <= 65535:
         raise Refused(f"--port {port} must be between 1024 and 65535")
     started = time.monotonic()
-    env = prefect_env(port, db)
+    var = var_dir()
+    credential = ensure_credential(var)
+    env = prefect_env(port, db, var, credential)
+    ui = f"http://127.0.0.1:{port}"
+    shown_db = make_url(env["ORDERWATCH_DATABASE_URL"]).render_as_string(hide_password=True)
+    write_endpoint(Endpoint(env["PREFECT_API_URL"], ui, shown_db), var)
     server = start_server(env, port)
     worker: subprocess.Popen[bytes] | None = None
     stopping = False
@@ -141,12 +196,16 @@ def up(db: str | None = None, port: int = 4200, note: str | None = None) -> dict
     try:
         wait_healthy(port, process=server)
         deploy(env)
+        notes = _load_demo(env) if demo else None
         worker = start_worker(env)
         ready = time.monotonic() - started
-        print(f"orderwatch is up in {ready:.1f}s: Prefect UI at http://127.0.0.1:{port}  (Ctrl-C stops it)")
-        print(f"  orderwatch database: {env['ORDERWATCH_DATABASE_URL']}; Prefect home: {env['PREFECT_HOME']}")
-        if note:
-            print(f"  {note}")
+        print(f"orderwatch is up in {ready:.1f}s: Prefect UI at {ui}  (Ctrl-C stops it)")
+        print(f"  orderwatch database: {shown_db}; Prefect home: {env['PREFECT_HOME']}")
+        if notes:
+            print(f"  {notes}")
+        if credential.created:
+            print("\n".join(first_start_notice(credential, ui)))
+        print("  `orderwatch status` says whether all is well (the worker runs a catch-up sweep if one is due).")
         sys.stdout.flush()
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
@@ -163,4 +222,4 @@ def up(db: str | None = None, port: int = 4200, note: str | None = None) -> dict
             t.start()
         for t in stoppers:
             t.join()
-    return {"stopped": True, "ready_seconds": round(ready, 1), "ui": f"http://127.0.0.1:{port}"}
+    return {"stopped": True, "ready_seconds": round(ready, 1), "ui": ui}

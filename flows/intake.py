@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from prefect import flow, get_run_logger
 
 from cli import clock
 from flows.runtime import RefusedByRules, casebook
+from flows.views import plural
 from machines.calendar import parse_date
 from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
@@ -45,11 +47,19 @@ def _date_or_none(item: dict[str, Any], key: str) -> Any:
         raise Refused(f"{key}: {exc}") from None
 
 
+def _not_future(on: date, key: str) -> date:
+    """As the CLI: a case cannot open on a day that has not come (its deadlines would be counted from it)."""
+    today = clock.today()
+    if on > today:
+        raise Refused(f"{key} {on} is in the future (today is {today})")
+    return on
+
+
 def _register_so(item: dict[str, Any]) -> None:
     reg = SORegistration(str(item["case"]), str(item["child"]), _date_or_none(item, "order_date"),
                          _date_or_none(item, "expiry"), _date_or_none(item, "dob"), _date_or_none(item, "notified_on"),
                          item.get("social_worker"))  # fmt: skip
-    on = reg.notified_on or clock.today()
+    on = _not_future(reg.notified_on or clock.today(), "notified_on")
     casebook().handle(Register(actor=str(item["actor"]), registration=reg, on=on))
 
 
@@ -59,7 +69,7 @@ def _register_cp(item: dict[str, Any]) -> None:
     reg = CpIsoRegistration(str(item["case"]), str(item["child"]), d["iso_date"], d["next_review"], d["last_review"],
                             d["icpc"], d["issued"], d["cmh"], d["irh"], d["final_hearing"], d["dob"],
                             item.get("social_worker"))  # fmt: skip
-    casebook().handle(Register(actor=str(item["actor"]), registration=reg, on=reg.iso_date))
+    casebook().handle(Register(actor=str(item["actor"]), registration=reg, on=_not_future(reg.iso_date, "iso_date")))
 
 
 def _process(
@@ -97,8 +107,9 @@ def _process(
     done.mkdir(parents=True, exist_ok=True)
     path.replace(done / batch)
     (done / f"{batch}.result.json").write_text(json.dumps({"registered": registered, "refused": refused}, indent=2))
-    logger.info("batch %s: %d registered, %d refused (reasons in processed/%s.result.json): refused %s",
-                batch, len(registered), len(refused), batch, [r["case"] for r in refused])  # fmt: skip
+    logger.info("batch %s: %s registered, %s refused (reasons in processed/%s.result.json): refused %s",
+                batch, plural(len(registered), "case"), plural(len(refused), "case"), batch,
+                [r["case"] for r in refused])  # fmt: skip
     return {"registered": registered, "refused": [r["case"] for r in refused]}
 
 

@@ -12,17 +12,62 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+from statemachine import StateMachine
 
 from cli import clock
-from flows.runtime import casebook, public, run_id
+from flows.runtime import RefusedByRules, casebook, run_id
 from flows.views import emit_notices
 from machines.errors import Refused
-from machines.procedures import case_events
+from machines.escalation import ACTIONS as ESCALATION_ACTIONS
+from machines.escalation import EscalationMachine
+from machines.model import CaseKind
+from machines.procedures import PROCEDURES, case_events
 from machines.spec import EventSpec
 from storage.commands import ActOnEscalation, Fire
 from storage.ids import parse_escalation_id
 
-__all__ = ["CaseEvent", "escalation_action", "record_event"]
+__all__ = ["CaseEvent", "allowed_now", "escalation_action", "record_event"]
+
+
+def allowed_now(machine: str, state: str) -> list[str]:
+    """The manual events the machine accepts in ``state`` (guards aside), sorted.
+
+    >>> allowed_now("so", "registered")
+    ['allocate_iro', 'discharge', 'record_case_summary']
+    >>> allowed_now("escalation", "raised")
+    ['acknowledge', 'escalate']
+    """
+    machine_cls: type[StateMachine]
+    if machine == "escalation":  # an escalation's "escalate" is also a person's action
+        machine_cls, manual = EscalationMachine, set(ESCALATION_ACTIONS)
+    else:
+        proc = PROCEDURES[CaseKind(machine)]
+        machine_cls, manual = proc.machine, {name for name, spec in proc.events.items() if not spec.timer}
+    states = {s.id: s for s in machine_cls.states}
+    if state not in states:
+        return []
+    return sorted({e.id for t in states[state].transitions for e in t.events} & manual)
+
+
+def _refused(exc: Refused, machine: str | None = None, state: str | None = None) -> State[Any]:
+    """The run ends Failed with the public one-line reason (no personal data, no traceback in the run's logs) and
+    the events the case (or escalation) accepts now; called directly, the flow raises ``RefusedByRules``."""
+    message = exc.public
+    if machine is not None and state is not None:
+        allowed = allowed_now(machine, state)
+        message += f"; allowed now ({state}): {', '.join(allowed) if allowed else 'none'}"
+    get_run_logger().warning("refused: %s", message)
+    return Failed(message=message, data=RefusedByRules(message))
+
+
+def _case_state(case_ref: str) -> tuple[str | None, str | None]:
+    try:
+        case = casebook().load(case_ref)
+    except Refused:
+        return None, None
+    return case.kind.value, case.state
 
 
 # What the form offers, from the event specs: the events with no required free text, and their other fields.
@@ -57,8 +102,9 @@ def record_event(
     new_expiry: date | None = None,
     next_review: date | None = None,
     new_date: date | None = None,
-) -> dict[str, Any]:
-    """Record what happened on a case (``on`` defaults to today); the rules refuse what they do not allow."""
+) -> dict[str, Any] | State[Any]:
+    """Record what happened on a case (``on`` defaults to today); the rules refuse what they do not allow (the run
+    then ends Failed, saying why and what is allowed now)."""
     values = {"outcome": outcome, "decision": decision, "iro": iro, "review_on": review_on,
               "hos_attended": hos_attended, "distribution": distribution, "new_expiry": new_expiry,
               "next_review": next_review, "new_date": new_date}  # fmt: skip
@@ -75,7 +121,7 @@ def record_event(
             raise Refused(f"on {day} is in the future")
         result = casebook().handle(Fire(actor=actor, ref=case_ref, event=name, on=day, fields=fields, source=run_id()))
     except Refused as exc:
-        raise public(exc) from None
+        return _refused(exc, *_case_state(case_ref))
     emit_notices(result.notices)
     get_run_logger().info("%s: %s -> %s (%s on %s)", case_ref, result.from_state, result.to_state, name, result.on)
     return {k: v for k, v in result.as_json().items() if k in ("case", "event", "from", "to", "on", "opened")}
@@ -94,8 +140,9 @@ def escalation_action(
     actor: str,
     on: date | None = None,
     resolution: Resolution | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Acknowledge, escalate or resolve an escalation (``ESC-<id>``); resolving takes a resolution from the list."""
+    esc: int | None = None
     try:
         esc = parse_escalation_id(escalation)
         if esc is None:
@@ -107,7 +154,11 @@ def escalation_action(
                                   source=run_id())  # fmt: skip
         result = casebook().handle(command)
     except Refused as exc:
-        raise public(exc) from None
+        state = None
+        if esc is not None:
+            found = [e for e in casebook().escalations() if e.id == f"ESC-{esc}"]
+            state = found[0].state if found else None
+        return _refused(exc, "escalation" if state else None, state)
     emit_notices(result.notices)
     get_run_logger().info("%s (%s): %s -> %s", escalation, result.case, result.from_state, result.to_state)
     return {k: v for k, v in result.as_json().items() if k != "notices"}

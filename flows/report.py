@@ -7,9 +7,10 @@ from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from flows.runtime import casebook, public, run_id, scheduled_date
-from flows.views import publish_summary, publish_worklist
+from flows.views import plural, publish_summary, publish_worklist
 from machines.errors import Refused
 from storage.ids import escalation_id
 from storage.notifications import NotifyEscalation
@@ -17,7 +18,13 @@ from storage.notifications import NotifyEscalation
 __all__ = ["caseload_report", "notify_escalation"]
 
 
-@flow(name="caseload-report", flow_run_name="report-{as_of}")
+def _report_name() -> str:
+    """``report-<date>``: the as_of parameter, else the run's scheduled date (today, for a run started by hand)."""
+    given = flow_run.get_parameters().get("as_of")
+    return f"report-{given or scheduled_date().isoformat()}"
+
+
+@flow(name="caseload-report", flow_run_name=_report_name)
 def caseload_report(as_of: date | None = None) -> dict[str, Any]:
     """Cases by state, overdue and due-this-week work, open escalations by reason: for the Head of Service."""
     day = as_of or scheduled_date()
@@ -28,6 +35,7 @@ def caseload_report(as_of: date | None = None) -> dict[str, Any]:
     by_state = book.counts_by_state()
     facts = {
         "cases": sum(n for states in by_state.values() for n in states.values()),
+        # open escalations count as overdue work: the deadline behind each was missed
         "overdue items": sum(1 for w in worklist if w["status"] == "overdue"),
         "due within 7 days": sum(1 for w in worklist if w["status"] == "due"),
         "open escalations": len(open_escalations),
@@ -50,5 +58,7 @@ def notify_escalation(case_ref: str, escalation_no: int, raised_to: str | None =
         )
     except Refused as exc:
         raise public(exc) from None
-    get_run_logger().info("%s of %s: %d notification(s) recorded", escalation_id(esc), case_ref, len(recipients))
+    get_run_logger().info(
+        "%s of %s: %s recorded", escalation_id(esc), case_ref, plural(len(recipients), "notification")
+    )
     return {"escalation": escalation_id(esc), "case": case_ref, "notified": len(recipients)}

@@ -6,6 +6,7 @@ birth or free text to a log, a parameter, an artifact, an event or a state messa
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -19,11 +20,13 @@ from cli.config import load_policy
 from machines.errors import Refused
 from storage.casebook import Casebook
 from storage.db import database_url, make_engine, upgrade
+from storage.operations import Operations
 
 __all__ = [
     "RefusedByRules",
     "casebook",
     "dispose_engines",
+    "operations",
     "run_id",
     "scheduled_date",
     "transient_database_error",
@@ -32,6 +35,18 @@ __all__ = [
 
 class RefusedByRules(Exception):
     """A refusal as it may be shown in Prefect: the public message (no personal data)."""
+
+
+class _QuietRefusals(logging.Filter):
+    """A refusal is the rules at work, not a fault: its run ends Failed with the one-line reason. Prefect's engine
+    also logs the refusal re-raised from that final state, with a traceback ("Engine execution exited with
+    unexpected exception"); in the run's log that record is noise, so it is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], RefusedByRules))
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_QuietRefusals())
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -54,6 +69,11 @@ def dispose_engines() -> None:
 def casebook() -> Casebook:
     """The casebook on ``ORDERWATCH_DATABASE_URL`` (default: the SQLite file under ./var/), migrated."""
     return Casebook(_engine(database_url()), load_policy(), clock=clock.now)
+
+
+def operations() -> Operations:
+    """The operations record (the sweep's runs, operators' alarms) on the same database."""
+    return Operations(_engine(database_url()), clock=clock.now)
 
 
 def run_id() -> str | None:

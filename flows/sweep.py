@@ -1,17 +1,28 @@
-"""The daily sweep: every deadline due before the run's day passes, in batches of cases, each batch a task."""
+"""The daily sweep: every deadline due before the run's day passes, in batches of cases, each batch a task.
+
+Each run records itself in orderwatch's ``sweep_runs`` (started, then completed with its counts, or failed) and, once
+completed, tells Prefect (``orderwatch.sweep.completed``) and announces the next mornings it expects
+(:mod:`flows.alarms`).
+"""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import date
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
 
-from flows.runtime import casebook, run_id, scheduled_date, transient_database_error
-from flows.views import emit_notices, publish_summary, publish_worklist
+from cli import clock
+from flows.alarms import announce_completed, expect_mornings
+from flows.runtime import casebook, operations, run_id, scheduled_date, transient_database_error
+from flows.views import emit_notices, plural, publish_summary, publish_worklist
 from storage.commands import SweepBatch, SweepReport
 
-__all__ = ["daily_sweep", "sweep_batch"]
+__all__ = ["CATCH_UP_TAG", "daily_sweep", "sweep_batch"]
+
+CATCH_UP_TAG = "catch-up"  # on the run `orderwatch worker` starts when the last completed sweep is behind
 
 
 @task(
@@ -27,11 +38,10 @@ def sweep_batch(as_of: date, batch_size: int, number: int) -> SweepReport:
 
 
 def _run_name() -> str:
-    """``sweep-<date>``: the as_of parameter, else the scheduled date."""
-    from prefect.runtime import flow_run
-
+    """``sweep-<date>``: the as_of parameter, else the scheduled date; ``sweep-<date>-catch-up`` for a catch-up."""
     given = flow_run.get_parameters().get("as_of")
-    return f"sweep-{given or scheduled_date().isoformat()}"
+    suffix = "-catch-up" if CATCH_UP_TAG in flow_run.get_tags() else ""
+    return f"sweep-{given or scheduled_date().isoformat()}{suffix}"
 
 
 @flow(name="daily-sweep", flow_run_name=_run_name)
@@ -39,17 +49,31 @@ def daily_sweep(as_of: date | None = None, batch_size: int = 500) -> dict[str, A
     """Sweep for ``as_of`` (default: the run's scheduled date in Europe/London). Idempotent; catches up."""
     logger = get_run_logger()
     day = as_of or scheduled_date()
-    total = SweepReport(day)
-    number = 0
-    while True:
-        number += 1
-        part = sweep_batch(day, batch_size, number)
-        if not part.handled:
-            break
-        total.add(part)
+    ops = operations()
+    this_run = flow_run.get_id() or f"local-{clock.now().isoformat()}"
+    ops.sweep_started(this_run, flow_run.get_name() or _run_name(), day)
+    try:
+        total = _sweep(day, batch_size)
+        worklist = _publish(day, total)
+    except BaseException:
+        with suppress(Exception):  # the database may be what failed: the run's own failure is what to report
+            ops.sweep_finished(this_run, "failed")
+        raise
+    ops.sweep_finished(this_run, "completed", passed=total.passed, cases=total.cases, batches=total.batches)
+    announce_completed(day, flow_run.get_id())
+    expect_mornings(ops, clock.now())
+    logger.info(
+        "sweep as of %s: %s passed on %s in %s, %s raised",
+        day, plural(total.passed, "deadline"), plural(total.cases, "case"), plural(total.batches, "batch"),
+        plural(sum(total.escalations.values()), "escalation"),
+    )  # fmt: skip
+    return {**total.as_dict(), "worklist_items": len(worklist)}
+
+
+def _publish(day: date, total: SweepReport) -> list[dict[str, Any]]:
+    """The day's Prefect events, the summary and the worklist artifacts; returns the worklist."""
     emitted = emit_notices(total.notices)
     book = casebook()
-    summary = total.as_dict()
     publish_summary(
         f"Sweep as of {day.isoformat()}",
         "orderwatch-sweep-summary",
@@ -64,9 +88,16 @@ def daily_sweep(as_of: date | None = None, batch_size: int = 500) -> dict[str, A
         },
         book.counts_by_state(),
     )
-    worklist = publish_worklist(book, day)
-    logger.info(
-        "sweep as of %s: %d deadlines passed on %d cases in %d batches, %d escalations raised",
-        day, total.passed, total.cases, total.batches, sum(total.escalations.values()),
-    )  # fmt: skip
-    return {**summary, "worklist_items": len(worklist)}
+    return publish_worklist(book, day)
+
+
+def _sweep(day: date, batch_size: int) -> SweepReport:
+    """Every batch for ``day`` until none is left; the sum of what they did."""
+    total = SweepReport(day)
+    number = 0
+    while True:
+        number += 1
+        part = sweep_batch(day, batch_size, number)
+        if not part.handled:
+            return total
+        total.add(part)

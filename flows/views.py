@@ -12,7 +12,7 @@ from prefect.events import emit_event
 from storage.casebook import Casebook
 from storage.notices import Notice
 
-__all__ = ["emit_notices", "publish_summary", "publish_worklist"]
+__all__ = ["emit_notices", "plural", "publish_summary", "publish_worklist", "worklist_rows"]
 
 EVENT_NAMES = {
     "deadline.missed": "orderwatch.deadline.missed",
@@ -38,20 +38,60 @@ def emit_notices(notices: Iterable[Notice]) -> int:
     return count
 
 
-def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
-    """The table artifact operators check each morning: overdue work, and what falls due in the next week."""
+def plural(n: int, noun: str) -> str:
+    """``1 item``, ``2 items``, ``1 batch``, ``3 batches``.
+
+    >>> plural(1, "item"), plural(0, "item"), plural(2, "batch"), plural(1, "escalation")
+    ('1 item', '0 items', '2 batches', '1 escalation')
+    """
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{n} {noun}s"
+
+
+def worklist_rows(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
+    """Open escalations first — each is overdue work: the deadline behind it was missed — then the open deadlines
+    overdue or due within ``within`` days. An open escalation's own deadlines (acknowledge, resolve) are shown on
+    its row, not again on rows of their own."""
     items = [item.as_json() for item in book.worklist(as_of, within)]
-    rows = [{column: item[column] for column in WORKLIST_COLUMNS} for item in items]
+    next_due: dict[str, str] = {}
+    for item in items:
+        if "escalation" in item:
+            next_due.setdefault(item["escalation"], item["due_on"])
+    rows = [
+        {"case": e["case"], "kind": "escalation", "state": e["state"],
+         "deadline": f"{e['id']} {e['reason']} (level {e['level']})", "due_on": next_due.get(e["id"], e["raised_on"]),
+         "owner": e["raised_to"], "status": "overdue"}
+        for e in (esc.as_json() for esc in book.escalations(open_only=True))
+    ]  # fmt: skip
+    open_ids = {e["deadline"].split(" ", 1)[0] for e in rows}
+    rows += [
+        {column: item[column] for column in WORKLIST_COLUMNS}
+        for item in items
+        if item.get("escalation") not in open_ids
+    ]
+    return rows
+
+
+def publish_worklist(book: Casebook, as_of: date, within: int = 7) -> list[dict[str, Any]]:
+    """The table artifact operators check each morning: open escalations and overdue work, and what falls due in the
+    next week."""
+    rows = worklist_rows(book, as_of, within)
     shown = rows[:WORKLIST_ROWS_SHOWN]
     more = (
         f"; the {len(shown)} most urgent shown, `orderwatch worklist --as-of {as_of.isoformat()}` lists all"
         if len(rows) > len(shown)
         else ""
     )
+    overdue = sum(1 for r in rows if r["status"] == "overdue")
+    escalations = sum(1 for r in rows if r["kind"] == "escalation")
     create_table_artifact(
         key="orderwatch-worklist",
         table=shown or [dict.fromkeys(WORKLIST_COLUMNS, "")],
-        description=f"Overdue and due within {within} days, as of {as_of.isoformat()} ({len(rows)} items{more}).",
+        description=(
+            f"As of {as_of.isoformat()}: {plural(overdue, 'item')} overdue ({plural(escalations, 'open escalation')} "
+            f"among them), {plural(len(rows) - overdue, 'item')} due within {plural(within, 'day')}{more}."
+        ),
     )
     return rows
 

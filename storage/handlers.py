@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 
 from machines.errors import Refused
 from machines.model import Role
+from storage import operations
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
@@ -143,6 +144,10 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     CatchUp: catch_up,
     SweepBatch: sweep_batch,
     NotifyEscalation: notify_escalation,
+    # the system's own record: the sweep's runs, operators' alarms
+    operations.StartSweepRun: operations.start_sweep_run,
+    operations.FinishSweepRun: operations.finish_sweep_run,
+    operations.NotifyOperators: operations.notify_operators,
 }
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "notifications",
     "people",
     "people_log",
+    "sweep_runs",
 ]
 
 NAMING_CONVENTION = {
@@ -186,17 +187,40 @@ access_log = Table(
     _when("recorded_at"),
 )
 
-# A notice for a person: written when an escalation is raised to them.
+# A notice for a person: an escalation raised to them, or an alarm for operators. ``subject`` is one line of
+# references, dates and counts only; ``idempotency_key`` is unique: a repeated notice is recorded once.
 notifications = Table(
     "notifications",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("escalation_id", Integer, ForeignKey("escalations.id"), nullable=False),
-    Column("case_ref", String(64), nullable=False),
+    Column("kind", String(20), nullable=False, server_default="escalation"),  # escalation | alarm
+    Column("escalation_id", Integer, ForeignKey("escalations.id")),
+    Column("case_ref", String(64)),
     Column("recipient", String(100), ForeignKey("people.user"), nullable=False),
     Column("role", String(40), nullable=False),
     Column("reason", String(60), nullable=False),
+    Column("subject", String(300), nullable=False, server_default=""),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
     _when("created_at"),
     Column("source", String(80), nullable=False),
     UniqueConstraint("escalation_id", "recipient"),
+)
+
+# One run of the daily sweep flow, as the flow recorded it: what the morning did, and whether it finished.
+# ``orderwatch status`` and the catch-up at start-up read the last completed one; a run that crashed stays
+# ``running`` (its flow run in Prefect says how it ended).
+sweep_runs = Table(
+    "sweep_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("flow_run_id", String(64), nullable=False, unique=True),
+    Column("flow_run_name", String(100), nullable=False),
+    Column("as_of", Date, nullable=False),
+    _when("started_at"),
+    _when("completed_at", nullable=True),
+    Column("status", String(12), nullable=False),  # running | completed | failed
+    Column("deadlines_passed", Integer, nullable=False, server_default="0"),
+    Column("cases", Integer, nullable=False, server_default="0"),
+    Column("batches", Integer, nullable=False, server_default="0"),
+    Index("ix_sweep_runs_status_as_of", "status", "as_of"),
 )

@@ -70,8 +70,10 @@ def notify_escalation(uow: UnitOfWork, cmd: NotifyEscalation) -> list[str]:
     if new:
         uow.connection.execute(
             insert(_NOTIFICATIONS),
-            [{"escalation_id": cmd.escalation, "case_ref": ref, "recipient": user, "role": to.value,
-              "reason": reason, "created_at": uow.now, "source": cmd.source or "manual"} for user in new],
+            [{"kind": "escalation", "escalation_id": cmd.escalation, "case_ref": ref, "recipient": user,
+              "role": to.value, "reason": reason, "created_at": uow.now, "source": cmd.source or "manual",
+              "subject": f"{escalation_id(cmd.escalation)} on {ref}: {reason}, raised to {to.value}",
+              "idempotency_key": f"escalation:{cmd.escalation}:{user}"} for user in new],
         )  # fmt: skip
     return recipients
 
@@ -93,7 +95,11 @@ def _recipients(connection: Connection, role: Role, case_people: Mapping[str, st
 
 def notifications(connection: Connection, recipient: str | None = None) -> list[NotificationView]:
     n = _NOTIFICATIONS
-    query = select(n.c.escalation_id, n.c.case_ref, n.c.recipient, n.c.role, n.c.reason, n.c.source).order_by(n.c.id)
+    query = (
+        select(n.c.escalation_id, n.c.case_ref, n.c.recipient, n.c.role, n.c.reason, n.c.source)
+        .where(n.c.kind == "escalation")
+        .order_by(n.c.id)
+    )
     if recipient is not None:
         query = query.where(n.c.recipient == recipient)
     return [NotificationView(escalation_id(row[0]), *row[1:]) for row in connection.execute(query)]

@@ -23,6 +23,12 @@ from storage.commands import AddPerson
 from storage.db import make_engine, upgrade
 from storage.models import metadata
 
+# Temporary folders of this checkout's own: pytest's default (/tmp/pytest-of-<user>/) is shared by everyone's test
+# sessions on the machine, and each session deletes all but the newest three there — end-to-end stacks had their
+# databases and logs deleted from under them mid-run. (Set before the first tmp_path; xdist workers inherit it.)
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(Path(__file__).resolve().parent.parent / "var" / "pytest-tmp"))
+Path(os.environ["PYTEST_DEBUG_TEMPROOT"]).mkdir(parents=True, exist_ok=True)
+
 PG_URL = os.environ.get("ORDERWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -18,6 +18,7 @@ import pytest
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 
+from flows.alarms import operator_alarm
 from flows.intake import intake_cp_iso, intake_supervision_orders
 from flows.manual import escalation_action, record_event
 from flows.report import caseload_report, notify_escalation
@@ -104,10 +105,12 @@ def test_no_personal_data_reaches_prefect(
     assert intake_cp_iso(batch="cp.json")["registered"] == ["CP-C2"]
     daily_sweep(as_of=date(2026, 10, 20))
     # fails on purpose: an extension past the day before the 18th birthday (a date derived from the DOB)
-    with pytest.raises(RefusedByRules) as refused:
+    refused = record_event(case_ref="SO-C1", event="court_extends", actor="legal1", on=date(2026, 11, 2),
+                           new_expiry=date(2028, 12, 1), return_state=True)  # fmt: skip
+    assert refused.is_failed() and DOB_LIMIT not in str(refused.message) and "18th birthday" in str(refused.message)
+    with pytest.raises(RefusedByRules):  # called directly, the refusal is raised
         record_event(case_ref="SO-C1", event="court_extends", actor="legal1", on=date(2026, 11, 2),
                      new_expiry=date(2028, 12, 1))  # fmt: skip
-    assert DOB_LIMIT not in str(refused.value) and "18th birthday" in str(refused.value)
     record_event(case_ref="SO-C1", event="court_extends", actor="legal1", on=date(2026, 11, 2),
                  new_expiry=date(2027, 10, 1))  # fmt: skip
     esc = next(e for e in cli("escalations", "--open").json if e["state"] == "raised")
@@ -115,6 +118,10 @@ def test_no_personal_data_reaches_prefect(
     escalation_action(escalation=esc["id"], action="acknowledge", actor=who, on=date(2026, 11, 3))
     caseload_report(as_of=date(2026, 11, 3))
     notify_escalation(case_ref="SO-C1", escalation_no=1)
+    assert cli("people", "add", "ops1", "--role", "operator").rc == 0
+    alarm = operator_alarm(kind="sweep-failed", flow_run=f"prefect.flow-run.{refused.state_details.flow_run_id}",
+                           event="canary")  # fmt: skip
+    assert alarm["notified"] == ["ops1"]
 
     EventsWorker.drain_all()
     APILogWorker.drain_all()

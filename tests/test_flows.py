@@ -206,3 +206,76 @@ def test_registration_through_the_casebook_is_visible_to_flows(
         Register(actor="sw1", registration=SORegistration("SO-77", "C-77", date(2026, 1, 15)), on=date(2026, 1, 16))
     )
     assert caseload_report(as_of=date(2026, 1, 16))["cases"] == 1
+
+
+def test_intake_refuses_a_case_opened_in_the_future_as_the_cli_does(
+    flow_db: str, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERWATCH_INBOX", str(tmp_path))
+    monkeypatch.setenv("ORDERWATCH_TODAY", "2026-03-01")
+    (tmp_path / "so.json").write_text(json.dumps([
+        {"case": "SO-F", "child": "C-F", "order_date": "2026-02-01", "notified_on": "2026-03-02", "actor": "sw1"},
+    ]))  # fmt: skip
+    (tmp_path / "cp.json").write_text(json.dumps([
+        {"case": "CP-F", "child": "C-G", "iso_date": "2026-03-05", "next_review": "2026-05-01",
+         "icpc": "2026-02-10", "actor": "cpc1"},
+    ]))  # fmt: skip
+    assert intake_supervision_orders(batch="so.json") == {"registered": [], "refused": ["SO-F"]}
+    assert intake_cp_iso(batch="cp.json") == {"registered": [], "refused": ["CP-F"]}
+    reasons = [json.loads((tmp_path / "processed" / f"{b}.result.json").read_text())["refused"][0]["reason"]
+               for b in ("so.json", "cp.json")]  # fmt: skip
+    assert reasons == ["notified_on 2026-03-02 is in the future (today is 2026-03-01)",
+                       "iso_date 2026-03-05 is in the future (today is 2026-03-01)"]  # fmt: skip
+    ran = cli("so", "register", "--case", "SO-F", "--child", "C-F", "--order-date", "2026-02-01", "--notified-on",
+              "2026-03-02", "--actor", "sw1")  # fmt: skip
+    assert ran.rc == 2 and "is in the future" in ran.json["error"]
+
+
+def test_a_refused_event_ends_its_run_failed_naming_what_is_allowed_now(flow_db: str, cli: Cli) -> None:
+    _register(cli)
+    state = record_event(case_ref="SO-1", event="hold_review", actor="iro1", on=date(2026, 1, 20), outcome="extend",
+                         return_state=True)  # fmt: skip
+    assert state.is_failed()
+    assert state.message == ("hold_review is not allowed when case SO-1 is registered; "
+                             "allowed now (registered): allocate_iro, discharge, record_case_summary")  # fmt: skip
+    esc = escalation_action(escalation="ESC-99", action="acknowledge", actor="su1", return_state=True)
+    assert esc.is_failed() and "allowed now" not in (esc.message or "")  # no such escalation: nothing to name
+
+
+def _run_name(state: Any) -> str:
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )[0]
+    return str(run.name)
+
+
+def test_runs_started_by_hand_are_named_for_today(flow_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pendulum
+
+    today = pendulum.now("Europe/London").date().isoformat()
+    assert _run_name(caseload_report(return_state=True)) == f"report-{today}"
+    assert _run_name(daily_sweep(return_state=True)) == f"sweep-{today}"
+
+
+def test_the_sweep_records_its_run_and_says_it_completed(flow_db: str, cli: Cli) -> None:
+    from storage.operations import Operations
+
+    _register(cli)
+    state = daily_sweep(as_of=date(2026, 2, 2), return_state=True)
+    assert state.is_completed()
+    engine = make_engine(flow_db)
+    try:
+        (run,) = Operations(engine, clock=lambda: FIXED_NOW).sweep_runs()
+    finally:
+        engine.dispose()
+    assert (run.flow_run_id, run.flow_run_name, run.status) == (str(state.state_details.flow_run_id),
+                                                                "sweep-2026-02-02", "completed")  # fmt: skip
+    assert (run.as_of, run.deadlines_passed, run.cases, run.batches) == (date(2026, 2, 2), 3, 1, 1)
+    mine = f"prefect.flow-run.{run.flow_run_id}"
+    for _ in range(40):  # the server is the session's: earlier tests' events are there too; wait for this run's
+        done = _events("orderwatch.sweep.completed", "orderwatch.sweep.2026-02-02")
+        if mine in {r["prefect.resource.id"] for e in done for r in e["related"]}:
+            break
+        time.sleep(0.25)
+    assert mine in {r["prefect.resource.id"] for e in done for r in e["related"]}
