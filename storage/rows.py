@@ -83,6 +83,7 @@ class Loaded:
     escalation_state: dict[int, tuple[Any, ...]]
     last_seq: int = 0
     new: bool = False
+    policy_id: int | None = None  # the local policy the case runs under (``storage.policies``)
 
     @classmethod
     def opened(cls, case: CaseFile) -> Loaded:
@@ -157,6 +158,7 @@ _CASE_COLUMNS = (
     "last_event_on",
     "revision",
     "last_seq",
+    "policy_id",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
 _SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
@@ -256,6 +258,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
         last_event_on,
         revision,
         last_seq,
+        policy_id,
     ) in connection.execute(_SELECT_CASES, {"ids": ids}):
         case_kind = _KINDS[kind]
         case = CaseFile(
@@ -281,6 +284,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
                 {d.id: d.status for d in case.deadlines if d.id is not None},
                 {e.no: _escalation_snapshot(e) for e in case.escalations},
                 last_seq,
+                policy_id=policy_id,
             )
         )
     return loaded
@@ -308,6 +312,7 @@ _UPDATE_CASE = (
         last_event_on=bindparam("last_event_on"),
         next_due_on=bindparam("next_due_on"),
         last_seq=bindparam("last_seq"),
+        policy_id=bindparam("policy_id"),
         revision=_CASES.c.revision + 1,
     )
 )
@@ -412,6 +417,7 @@ class Writes:
             "links": list(case.links),
             "last_event_on": case.last_event_on,
             "next_due_on": min(open_dues) if open_dues else None,
+            "policy_id": loaded.policy_id,
         }
         if loaded.new:
             row = {
