@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 from machines.errors import Refused
+from machines.names import shown
 from machines.policy import DEFAULT_POLICY, Policy
 
 __all__ = ["load_policy"]
+
+_MAX_POLICY_BYTES = 1_000_000
 
 
 def load_policy(path: str | None = None) -> Policy:
@@ -18,5 +21,17 @@ def load_policy(path: str | None = None) -> Policy:
         return DEFAULT_POLICY
     file = Path(chosen)
     if not file.is_file():
-        raise Refused(f"local policy file {chosen!r} not found")
-    return Policy.from_toml(file.read_text(encoding="utf-8"))
+        raise Refused(f"local policy file {shown(chosen)} not found")
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise Refused(f"local policy file {shown(chosen)} cannot be read ({exc.strerror})") from None
+    if len(content) > _MAX_POLICY_BYTES:
+        raise Refused(f"local policy file {shown(chosen)} is too large to be a policy ({len(content)} bytes)")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(f"local policy file {shown(chosen)} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise Refused(f"local policy file {shown(chosen)} is not text (it has NUL bytes)")
+    return Policy.from_toml(text)

@@ -24,6 +24,7 @@ from storage.handlers import handle
 from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
 from storage.policies import PolicyBook
+from storage.policy_migration import PolicyPlan, apply_plan, plan, stored_policies
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
 from storage.validate import check_command, check_reference, check_request_id, check_user
@@ -164,6 +165,19 @@ class Casebook:
                 break
             total.add(part)
         return total
+
+    def policy_plan(self, on: date) -> PolicyPlan:
+        """``orderwatch policy migrate --dry-run``: what moving live cases to the policy in force would move."""
+        return plan(self.engine, self.policies, on, self.clock)
+
+    def migrate_policy(self, on: date, plan_id: str, actor: str) -> PolicyPlan:
+        """Move live cases to the policy in force, as the dry run ``plan_id`` said (audited in each case's log)."""
+        check_user(actor, "user name")
+        return apply_plan(self.engine, self.policies, on, self.clock, plan_id=plan_id, actor=actor)
+
+    def stored_policies(self) -> list[dict[str, Any]]:
+        """Every policy cases have run under (``orderwatch policy list``)."""
+        return stored_policies(self.engine, self.policies)
 
     def _unit(self, connection: Connection, source: str | None) -> UnitOfWork:
         return UnitOfWork(connection, self.policy, now=self.clock(), source=source, policies=self.policies)
