@@ -84,7 +84,9 @@ def _internal(exc: Exception) -> str:
     if isinstance(exc, (Fault, ReplayDiffers)):  # messages orderwatch wrote, with references and ids only
         return str(exc)
     correlation_id = record_fault(exc, "orderwatch command line")
-    return f"internal error ({type(exc).__name__}; correlation id {correlation_id}; the detail is in the local fault log)"
+    return (
+        f"internal error ({type(exc).__name__}; correlation id {correlation_id}; the detail is in the local fault log)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
