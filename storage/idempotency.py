@@ -2,9 +2,11 @@
 Prefect) is recorded with its result in the same transaction as its effects; sent again, it records nothing and
 answers exactly as the first time. The same id with different content is refused.
 
-Results are stored typed (a small tagged JSON: dataclasses, enums, dates, counters of the modules listed in
-``_MODULES``), so a retried command hands back the same ``Transition``, ``CaseView`` or ``SweepReport`` — with the
-same notices for Prefect — as the first. A result of another type is stored as its JSON shape.
+Results are stored typed (a small tagged JSON: dataclasses, enums, dates, counters of orderwatch's own ``machines``
+and ``storage`` packages), so a retried command hands back the same ``Transition``, ``CaseView`` or ``SweepReport``
+— with the same notices for Prefect — as the first. A result of another type is stored as its JSON text. Mappings
+are stored as lists of pairs: PostgreSQL's JSONB does not keep the order of an object's keys, and the answer must
+be the same to the byte.
 
 On PostgreSQL two transactions with one request id queue on an advisory lock on it, so the second finds the first's
 answer; on SQLite the write lock does the same. The primary key on ``requests.key`` backs both.
@@ -31,23 +33,14 @@ from storage.models import requests as _REQUESTS
 
 __all__ = ["MISSING", "StoredAnswer", "decode", "encode", "fingerprint", "lock", "recall", "remember"]
 
-# The modules whose types a stored result may name (decoding imports nothing else).
-_MODULES = frozenset(
-    {
-        "machines.events",
-        "machines.model",
-        "storage.commands",
-        "storage.queries",
-        "storage.notices",
-        "storage.notifications",
-    }
-)
+# The packages whose types a stored result may name (decoding imports nothing else).
+_PACKAGES = ("machines.", "storage.")
 MISSING: Any = object()
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredAnswer:
-    """A stored result of a type not among ``_MODULES``: its JSON shape."""
+    """A stored result of a type from outside orderwatch's packages: its JSON shape."""
 
     answer: Any
 
@@ -59,14 +52,18 @@ class _Unencodable(Exception):
     pass
 
 
+def _ours(module: str) -> bool:
+    return module.startswith(_PACKAGES)
+
+
 def _name(cls: type) -> str:
-    if cls.__module__ not in _MODULES:
+    if not _ours(cls.__module__):
         raise _Unencodable(cls.__qualname__)
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def encode(value: Any) -> Any:
-    """The value as tagged JSON (raises ``_Unencodable`` for a type outside ``_MODULES``)."""
+    """The value as tagged JSON (raises ``_Unencodable`` for a type from outside orderwatch's packages)."""
     if value is None or type(value) in (bool, int, float, str):
         return value
     if isinstance(value, enum.Enum):
@@ -91,8 +88,8 @@ def encode(value: Any) -> Any:
 
 def _resolve(name: str) -> Any:
     module, _, qualname = name.partition(":")
-    if module not in _MODULES:
-        raise ValueError(f"a stored result names {name!r}, outside the modules results come from")
+    if not _ours(module):
+        raise ValueError(f"a stored result names {name!r}, outside the packages results come from")
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
         found = getattr(found, part)
@@ -127,7 +124,7 @@ def decode(value: Any) -> Any:
     if "$tuple" in value:
         return tuple(decode(v) for v in value["$tuple"])
     if "$answer" in value:
-        return StoredAnswer(value["$answer"])
+        return StoredAnswer(orjson.loads(value["$answer"]))
     raise ValueError("not a stored result")
 
 
@@ -187,7 +184,7 @@ def remember(connection: Connection, key: str, command: Command, result: Any, no
         stored = encode(result)
     except _Unencodable:
         as_json = getattr(result, "as_json", None)
-        stored = {"$answer": as_json() if as_json is not None else result}
+        stored = {"$answer": orjson.dumps(as_json() if as_json is not None else result, default=str).decode()}
     connection.execute(
         insert(_REQUESTS),
         {"key": key, "command": type(command).__name__, "fingerprint": fingerprint(command), "result": stored,
