@@ -19,9 +19,7 @@ from machines.errors import Refused
 
 __all__ = ["Busy", "Fault", "Unavailable", "fault_log", "record_fault"]
 
-_LOGGER = logging.getLogger("orderwatch.faults")
-_LOGGER.propagate = False  # never into the root logger: Prefect's and pytest's handlers live there
-_LOGGER.setLevel(logging.ERROR)
+_FORMAT = logging.Formatter("%(asctime)s %(message)s")
 
 
 class Fault(Exception):
@@ -55,32 +53,30 @@ def fault_log() -> Path:
     return Path(os.environ.get("ORDERWATCH_LOG_DIR") or "var/log") / "faults.log"
 
 
-def _handler(path: Path) -> logging.Handler | None:
-    for handler in _LOGGER.handlers:
-        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path.absolute():
-            return handler
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        path.chmod(0o600)  # created by someone else's umask earlier: owner only, now
-    except OSError:
-        return None
-    handler = logging.FileHandler(path, encoding="utf-8", errors="backslashreplace")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    for old in list(_LOGGER.handlers):  # the log moved (tests point it elsewhere): write to the new place only
-        _LOGGER.removeHandler(old)
-        old.close()
-    _LOGGER.addHandler(handler)
-    return handler
+def _open(path: Path) -> int:
+    """The fault log, opened to append: created owner-only (0600, in a 0700 folder), and made so if it was not."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 def record_fault(exc: BaseException, context: str = "") -> str:
-    """Log the exception, traceback and all, in the local fault log; return its correlation id (never raises)."""
+    """Append the exception, traceback and all, to the local fault log; return its correlation id (never raises).
+
+    Written straight to the file, not through a logger: a logger's settings belong to whoever configures logging
+    last (Prefect does, and resets loggers' propagation), and this must never reach another handler."""
     correlation_id = uuid.uuid4().hex[:12]
+    record = logging.LogRecord("orderwatch.faults", logging.ERROR, __file__, 0, "fault %s %s",
+                               (correlation_id, context), (type(exc), exc, exc.__traceback__))  # fmt: skip
     try:
-        if _handler(fault_log()) is not None:
-            _LOGGER.error("fault %s %s", correlation_id, context, exc_info=(type(exc), exc, exc.__traceback__))
+        text = _FORMAT.format(record) + "\n"
+        fd = _open(fault_log())
+        try:
+            os.write(fd, text.encode("utf-8", "backslashreplace"))
+        finally:
+            os.close(fd)
     except Exception:  # pragma: no cover - a fault log that cannot be written must not hide the fault itself
         pass
     return correlation_id

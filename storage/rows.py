@@ -15,11 +15,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from machines.calendar import parse_date
 from machines.casework import TRACKING_KINDS
-from machines.errors import Refused
 from machines.events import consequences
 from machines.model import (
     CaseFile,
@@ -431,10 +429,8 @@ class Writes:
                 "revision": 1,
                 "opened_at": now,
             }
-            try:
-                case.id = connection.execute(insert(_CASES).returning(_CASES.c.id), [row]).scalar_one()
-            except IntegrityError:
-                raise Refused(f"case reference {case.ref!r} is already registered") from None
+            # a reference taken meanwhile is an IntegrityError: the unit of work retries, and finds it taken
+            case.id = connection.execute(insert(_CASES).returning(_CASES.c.id), [row]).scalar_one()
         else:
             self.cases.append(
                 {**values, "b_id": case.id, "b_revision": case.revision, "last_seq": loaded.last_seq + len(entries)}

@@ -231,16 +231,21 @@ _RACE, _GONE, _FAULT = "lost a race", "database unavailable", "fault"
 
 
 def _kind(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_TRIGGER":
+        return _FAULT  # a trigger said no (the append-only event log): not a race, retrying cannot help
     if isinstance(exc, (Conflict, IntegrityError)):
         return _RACE
     if isinstance(exc, DBAPIError):
         if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
             return _RACE
         message = str(exc.orig).lower()
-        if isinstance(exc, OperationalError) and ("locked" in message or "busy" in message):  # SQLite
+        sqlite = exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3")
+        if sqlite and isinstance(exc, OperationalError) and ("locked" in message or "busy" in message):
             return _RACE
-        if exc.connection_invalidated or isinstance(exc, OperationalError):
+        if exc.connection_invalidated or (isinstance(exc, OperationalError) and not sqlite):
             return _GONE  # the connection dropped or could not be made; a retry gets a new one
+        if sqlite and ("unable to open" in message or "disk i/o" in message):
+            return _GONE
     return _FAULT
 
 
