@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,9 @@ from cli.parser import build_parser
 from machines.errors import Refused
 
 __all__ = ["main"]
+
+# psycopg reports an aborted pipeline through its logger as well as by raising; the command line says it once
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 
 def run(args: argparse.Namespace) -> Any:

@@ -161,12 +161,12 @@ class Child:
 
     def wait(self) -> Finished:
         reply = self.zygote._ask({"op": "wait", "pid": self.pid})
-        count_file = Path(f"{self.base}.count")
-        return Finished(
+        count_file, out, err = (Path(f"{self.base}.{suffix}") for suffix in ("count", "out", "err"))
+        return Finished(  # a child killed as soon as it was forked has not opened its files yet
             rc=reply.get("rc"),
             signal=reply.get("signal"),
-            out=Path(f"{self.base}.out").read_text(errors="replace"),
-            err=Path(f"{self.base}.err").read_text(errors="replace"),
+            out=out.read_text(errors="replace") if out.exists() else "",
+            err=err.read_text(errors="replace") if err.exists() else "",
             steps=int(count_file.read_text()) if count_file.exists() else None,
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -159,13 +160,26 @@ def _install_faults(url: str, marker: str) -> None:
     engine.dispose()
 
 
-def _remove_crash_on_cases(url: str) -> None:
+def _remove_faults(url: str, tables: tuple[str, ...] = ("cases", "events", "deadlines"), index: bool = True) -> None:
+    """Take the traps away again (the PostgreSQL schema outlives the test: the next tests must not meet them)."""
     from storage.db import make_engine
 
     engine = make_engine(url)
+    pg = engine.dialect.name == "postgresql"
     with engine.begin() as c:
-        c.exec_driver_sql("DROP TRIGGER canary_cases" + (" ON cases" if engine.dialect.name == "postgresql" else ""))
+        for table in tables:
+            c.exec_driver_sql(f"DROP TRIGGER IF EXISTS canary_{table}" + (f" ON {table}" if pg else ""))
+        if index:
+            c.exec_driver_sql("DROP INDEX IF EXISTS canary_one_case_per_child")
+            if pg:
+                c.exec_driver_sql("DROP FUNCTION IF EXISTS canary_crash()")
     engine.dispose()
+
+
+@pytest.fixture
+def traps(flow_db: str) -> Iterator[Callable[[str], None]]:
+    yield lambda marker: _install_faults(flow_db, marker)
+    _remove_faults(flow_db)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
@@ -178,6 +192,7 @@ def test_no_personal_data_in_any_error(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
     fault_log_dir: Path,
+    traps: Callable[[str], None],
 ) -> None:
     from flows.intake import IntakeCrashed
     from storage.errors import Fault
@@ -186,7 +201,7 @@ def test_no_personal_data_in_any_error(
     monkeypatch.setenv("ORDERWATCH_TODAY", "2026-11-20")
     so = ("so", "register", "--order-date", "2026-01-15", "--notified-on", "2026-01-16", "--actor", "sw1")
     assert cli(*so, "--case", "SO-E0", "--child", f"{marker}-child").rc == 0
-    _install_faults(flow_db, marker)
+    traps(marker)
     said: list[str] = []
 
     def refused(*argv: str, rc: int = 2) -> None:
@@ -221,7 +236,7 @@ def test_no_personal_data_in_any_error(
     assert result["status"] == "crashed" and result["registered"] == ["SO-I1"] and result["unprocessed"] == 2
     assert [r["case"] for r in result["refused"]] == ["SO-I2", "SO-I3", "SO-I4"]
     assert (inbox / "errors.json").exists()  # left to be run again
-    _remove_crash_on_cases(flow_db)
+    _remove_faults(flow_db, ("cases",), index=False)
     again = intake_supervision_orders(batch="errors.json")  # SO-I1 answered from its request id, not twice
     assert again == {"registered": ["SO-I1", "SO-I5", "SO-I6"], "refused": ["SO-I2", "SO-I3", "SO-I4"]}
     (inbox / "broken.json").write_text(f'{{"child": "{marker}"')
