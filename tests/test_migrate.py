@@ -141,7 +141,7 @@ def test_a_migration_killed_at_any_point_is_completed_by_the_next_start(
     assert kills >= len(points)
     assert seen <= {None, "0001", "0002", HEAD} and len(seen) >= 3, seen
     print(
-        f"\nmigration: {len(points) + 6} runs killed ({kills} before finishing) out of {whole.steps} steps; "
+        f"\nmigration: {len(points) + 4} runs killed ({kills} before finishing) out of {whole.steps} steps; "
         f"revisions left behind: {sorted(map(str, seen))}; each completed by the next start"
     )
 
