@@ -46,6 +46,7 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
         raise Refused(f"unknown role {cmd.role!r} (one of {allowed})") from None
     if role is Role.SYSTEM:
         raise Refused("the system role fires timers only; it is not given to people")
+    uow.reserve("person", cmd.user)  # read who exists only once nobody else can add them meanwhile
     if uow.people.get(cmd.user) is not None:
         raise Refused(f"person {cmd.user!r} already exists")
     if cmd.manager is not None and uow.people.get(cmd.manager) is None:
@@ -58,6 +59,7 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
 
 
 def register(uow: UnitOfWork, cmd: Register) -> Opened:
+    uow.reserve("case", cmd.registration.ref)  # the reference first: every read after it (people, the reference)
     opened = uow.casework.open(cmd.registration, cmd.actor, cmd.on)
     uow.open(opened.case, opened.entry)
     return Opened(opened.case.ref, str(opened.case.state))

@@ -165,13 +165,20 @@ class UnitOfWork:
         for item in loaded:
             self._cases[item.case.ref] = item
 
+    def reserve(self, what: str, key: str) -> None:
+        """Lock a name not yet in use — a case reference, a user name — to the end of the transaction (PostgreSQL:
+        an advisory lock; SQLite's write lock already covers it), so that what is read about it next cannot change
+        before this transaction writes: two registrations of one reference queue, the second finds the first."""
+        if self._locks:
+            self.connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{what}:{key}"}
+            )
+
     def exists(self, ref: str) -> bool:
-        """Is the reference in use? Asked under a lock on the reference itself (PostgreSQL: an advisory lock, held
-        to the end of the transaction), so a registration of it elsewhere cannot slip in between."""
+        """Is the reference in use? Asked under a lock on the reference itself (``reserve``)."""
         if ref in self._cases:
             return True
-        if self._locks:
-            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"case:{ref}"})
+        self.reserve("case", ref)
         return self.connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
 
     # -- recording what happened -----------------------------------------------------------------------------------
