@@ -172,6 +172,7 @@ def load_demo_if_empty(db: str | None) -> str:
     from sqlalchemy import func, select
 
     from cli import clock
+    from cli.config import load_policy
     from cli.up import absolute_db
     from storage.db import database_url, make_engine, upgrade
     from storage.models import cases
@@ -179,7 +180,7 @@ def load_demo_if_empty(db: str | None) -> str:
     url = absolute_db(database_url(db))
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, load_policy())  # cases already there are recorded under the policy in force
         with engine.connect() as c:
             cases = c.scalar(select(func.count()).select_from(cases))
     finally:
