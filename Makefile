@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
+.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli
 
 install: $(STAMP)
 
@@ -41,7 +41,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
-bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate
+bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli
 
 bench-sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep_scale
@@ -54,6 +54,9 @@ bench-floor: $(STAMP)
 
 bench-prefect: $(STAMP)
 	$(BIN)/python -m bench.prefect_ratio
+
+bench-cli: $(STAMP)
+	$(BIN)/python -m bench.cli
 
 bench-simulate: $(STAMP)
 	$(BIN)/orderwatch simulate --cases 10000 --years 3 --seed 1 --json

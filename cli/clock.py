@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LONDON", "now", "today"]
+__all__ = ["LONDON", "Clock", "now", "today"]
 
 LONDON = "Europe/London"
+Clock = Callable[[], datetime]
+"""A source of the current instant (timezone-aware, UTC); tests pass one they can move."""
 
 
 def today() -> date:

@@ -19,9 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
+from cli.clock import Clock
+from cli.clock import now as system_clock
 from desk.auth.accounts import Authenticator, PersonDirectory
 from desk.auth.oidc import OidcPersonMapper, OidcSignIn
-from desk.clock import Clock, system_clock
 from desk.middleware import CsrfMiddleware, ErrorPageMiddleware, SecurityHeadersMiddleware, SessionMiddleware
 from desk.ratelimit import InMemoryRateLimiter, RateLimiter
 from desk.routes import oidc, pages, signin

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from cli.clock import Clock
 from desk.auth.accounts import Person
-from desk.clock import Clock
 from desk.navigation import navigation_for
 from desk.sessions import EndReason, Session, SessionPolicy, new_session
 from desk.settings import DeskSettings

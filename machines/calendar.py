@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from machines.names import shown
 
@@ -34,6 +35,7 @@ __all__ = [
     "WorkingCalendar",
     "add_months",
     "age_on",
+    "bank_holidays_from_package",
     "birthday_in",
     "day_before_18th_birthday",
     "end_of_month",
@@ -180,12 +182,32 @@ def midway(start: date, end: date) -> date:
     return start + timedelta(days=(end - start).days // 2)
 
 
+BANK_HOLIDAYS_FILE = Path(__file__).with_name("england_bank_holidays.txt")
+
+
+def bank_holidays_from_package(years: Iterable[int]) -> list[date]:
+    """England and Wales' bank holidays from the ``holidays`` package (UK/ENG: substitute days and one-offs too,
+    e.g. 2022-09-19) — the source of truth."""
+    import holidays
+
+    return sorted(holidays.country_holidays("GB", subdiv="ENG", years=list(years)).keys())
+
+
+@lru_cache(maxsize=1)
+def _bank_holiday_table() -> tuple[range, frozenset[date]]:
+    """The package's answer for a span of years, kept in a file beside this module (a test keeps the two equal):
+    the package takes a tenth of a second to load and compute its first year, on every command line."""
+    lines = [ln for ln in BANK_HOLIDAYS_FILE.read_text(encoding="ascii").splitlines() if ln and ln[0] != "#"]
+    first, last = (int(y) for y in lines[0].split("-"))
+    return range(first, last + 1), frozenset(date.fromisoformat(ln) for ln in lines[1:])
+
+
 @lru_cache(maxsize=64)
 def _bank_holidays(year: int) -> frozenset[date]:
-    # UK/ENG covers England and Wales' bank holidays, substitute days and one-offs (e.g. 2022-09-19).
-    import holidays  # imported when first needed: reads that do no date arithmetic never pay for it
-
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+    span, table = _bank_holiday_table()
+    if year in span:
+        return frozenset(d for d in table if d.year == year)
+    return frozenset(bank_holidays_from_package([year]))
 
 
 class WorkingCalendar:

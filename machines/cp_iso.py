@@ -340,6 +340,7 @@ LIVE = frozenset(s.value for s in _LIVE)
 
 
 def _midway(case: CaseFile, policy: Policy) -> date | None:
+    """Midway between the last review (or conference) and the next, rounded down."""
     start, nxt = case.dates.get("cycle_start"), case.dates.get("next_review")
     return None if start is None or nxt is None else midway(start, nxt)
 

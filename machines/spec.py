@@ -45,6 +45,7 @@ __all__ = [
     "choice",
     "date_field",
     "deadline",
+    "describe_due",
     "event",
     "flag",
     "note",
@@ -382,8 +383,25 @@ def declare(
 # -- due dates, by keyword: the common shapes of PROCEDURES' timescales ---------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _DueRule:
+    """A due-date rule that can say what it is (the README's deadline table is made from ``text``)."""
+
+    text: str
+    rule: Due
+
+    def __call__(self, case: CaseFile, policy: Policy) -> date | None:
+        return self.rule(case, policy)
+
+
 def _days(policy: Policy, days: str | int) -> int:
     return days if isinstance(days, int) else int(getattr(policy, days))
+
+
+def _days_text(days: str | int) -> str:
+    if isinstance(days, int):
+        return f"{days} WD"
+    return f"{getattr(Policy(), days)} WD (*default*, `{days}`)"
 
 
 def working_days_after(date_key: str, days: str | int) -> Due:
@@ -393,7 +411,7 @@ def working_days_after(date_key: str, days: str | int) -> Due:
         anchor = case.dates.get(date_key)
         return None if anchor is None else policy.calendar.add_working_days(anchor, _days(policy, days))
 
-    return due
+    return _DueRule(f"{_days_text(days)} after `{date_key}`", due)
 
 
 def working_days_before(date_key: str, days: str | int) -> Due:
@@ -403,9 +421,18 @@ def working_days_before(date_key: str, days: str | int) -> Due:
         anchor = case.dates.get(date_key)
         return None if anchor is None else policy.calendar.subtract_working_days(anchor, _days(policy, days))
 
-    return due
+    return _DueRule(f"{_days_text(days)} before `{date_key}`", due)
 
 
 def on_date(date_key: str) -> Due:
     """The case date ``date_key`` itself."""
-    return lambda case, policy: case.dates.get(date_key)
+    return _DueRule(f"`{date_key}`", lambda case, policy: case.dates.get(date_key))
+
+
+def describe_due(due: Due) -> str:
+    """What a due-date rule is, in words: its own text, else its docstring's first line."""
+    text = getattr(due, "text", None)
+    if isinstance(text, str):
+        return text
+    doc = (getattr(due, "__doc__", None) or "").strip().splitlines()
+    return doc[0].rstrip(".") if doc else getattr(due, "__name__", "see the procedure module")

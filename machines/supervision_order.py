@@ -445,6 +445,7 @@ def _review_shown_from(case: CaseFile, policy: Policy) -> date | None:
 
 
 def _two_weeks_after_meeting(case: CaseFile, policy: Policy) -> date | None:
+    """Two weeks (14 days) after the meeting."""
     meeting = case.dates.get("last_meeting_on")
     return None if meeting is None else two_weeks_after(meeting)
 

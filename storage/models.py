@@ -10,6 +10,7 @@ only cases with work due; ``deadlines`` is indexed on ``(status, due_on)`` for t
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +26,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "access_log",
@@ -49,7 +51,22 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+
+class Json(TypeDecorator[Any]):
+    """JSON, stored as JSONB on PostgreSQL. A decorator rather than ``with_variant``: the PostgreSQL dialect (and
+    its drivers' modules) is imported only by an engine that uses it, not by every command line on SQLite."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -102,10 +119,10 @@ cases = Table(
     Column("procedure_version", String(40), nullable=False),
     Column("child_id", String(64), nullable=False),
     Column("dob", Date),
-    Column("dates", Json, nullable=False),
-    Column("people", Json, nullable=False),
-    Column("details", Json, nullable=False),
-    Column("links", Json, nullable=False),
+    Column("dates", Json(), nullable=False),
+    Column("people", Json(), nullable=False),
+    Column("details", Json(), nullable=False),
+    Column("links", Json(), nullable=False),
     Column("last_event_on", Date),
     Column("next_due_on", Date, index=True),
     Column("last_seq", Integer, nullable=False),
@@ -167,8 +184,8 @@ events = Table(
     Column("source", String(80), nullable=False),  # manual | timer, and the flow run that carried it if any
     Column("happened_on", Date, nullable=False),
     _when("recorded_at"),
-    Column("payload", Json, nullable=False),
-    Column("consequences", Json, nullable=False),
+    Column("payload", Json(), nullable=False),
+    Column("consequences", Json(), nullable=False),
     UniqueConstraint("case_id", "seq"),
 )
 

@@ -102,3 +102,10 @@ def test_age_changes_only_on_birthdays(dob: date, on: date) -> None:
     assert age_on(dob, on) - age_on(dob, on - timedelta(days=1)) in (0, 1)
     assert age_on(dob, day_before_18th_birthday(dob)) == 17
     assert age_on(dob, day_before_18th_birthday(dob) + timedelta(days=1)) == 18
+
+
+def test_the_bank_holiday_table_is_the_holidays_packages() -> None:
+    from cli.bank_holidays import table_text
+    from machines.calendar import BANK_HOLIDAYS_FILE
+
+    assert BANK_HOLIDAYS_FILE.read_text(encoding="ascii") == table_text(), "run: python -m cli.bank_holidays"

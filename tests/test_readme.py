@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from cli.diagrams import MACHINES, render
-from cli.readme import README, diagram_blocks
+from cli.readme import README, diagram_blocks, table_blocks
+from cli.tables import TABLES, render_table
 from machines.errors import Refused
 
 
@@ -16,6 +17,13 @@ def test_readme_diagrams_are_what_the_code_generates() -> None:
     assert set(blocks) == set(MACHINES), "README.md must show every machine (run: python -m cli.readme)"
     for name, body in blocks.items():
         assert body == render(name), f"README's {name} diagram is stale: run `python -m cli.readme`"
+
+
+def test_readme_rule_tables_are_what_the_specs_declare() -> None:
+    blocks = table_blocks(README.read_text(encoding="utf-8"))
+    assert set(blocks) == set(TABLES), "README.md must show every rule table (run: python -m cli.readme)"
+    for name, body in blocks.items():
+        assert body == render_table(name), f"README's {name} table is stale: run `python -m cli.readme`"
 
 
 @pytest.mark.parametrize("name", sorted(MACHINES))

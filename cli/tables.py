@@ -1,0 +1,121 @@
+"""The README's rule tables, made from the procedures' declarations (so they cannot drift from the code).
+
+``python -m cli.readme`` writes them into README.md between ``<!-- table:NAME -->`` markers; a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from machines.escalation import ACTIONS, EscalationMachine
+from machines.model import CaseKind, Role
+from machines.procedures import PROCEDURES, RULES
+from machines.spec import EventSpec, Procedure, describe_due
+
+if TYPE_CHECKING:
+    from statemachine import StateMachine
+
+__all__ = ["TABLES", "render_table"]
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    head = list(head)
+    lines = [_row(*head), _row(*(["---"] * len(head)))]
+    lines += [_row(*r) for r in rows]
+    return "\n".join(lines)
+
+
+def _moves(machine: type[StateMachine], event: str) -> str:
+    """The transitions an event takes, in words (an event open in most states is summarised)."""
+    found = [t for state in machine.states for t in state.transitions if t.match(event)]
+    pairs = dict.fromkeys(
+        f"`{t.source.id}` → `{t.target.id}`" if t.source is not t.target else f"`{t.source.id}` (stays)" for t in found
+    )
+    if len(pairs) > 4:
+        targets = sorted({t.target.id for t in found} - {t.source.id for t in found if t.is_self})
+        return "any live state" + (" → " + ", ".join(f"`{t}`" for t in targets) if targets else " (stays)")
+    return "; ".join(pairs)
+
+
+def _keys(spec: EventSpec) -> str:
+    return "; ".join(f"`{k}` ({f.describe()})" for k, f in spec.fields.items()) or "—"
+
+
+def _roles(roles: Iterable[Role]) -> str:
+    return ", ".join(r.value for r in roles) or "the role it is raised to (and the Head of Service)"
+
+
+def _events(proc: Procedure) -> str:
+    rows = []
+    for spec in proc.events.values():
+        if spec.timer:
+            continue
+        whose = f"the allocated {spec.owner.replace('_', ' ')}" if spec.owner else "—"
+        rows.append([f"`{spec.name}`", spec.title, _moves(proc.machine, spec.name), _roles(spec.roles), whose,
+                     ", ".join(f"`{k}`" for k in sorted(spec.meets)) or "—"])  # fmt: skip
+    return _table(["event", "records", "moves", "who may fire it", "whose it is", "meets"], rows)
+
+
+def _deadlines(proc: Procedure) -> str:
+    rows = []
+    for rule in proc.deadlines.values():
+        armed = ", ".join(f"`{s}`" for s in sorted(rule.armed_in))
+        if len(rule.armed_in) > 4:
+            armed = "every live state"
+        met = ", ".join(f"`{e}`" for e in sorted(RULES[rule.kind].met_by))
+        passing = f"fires `{rule.timer}`" if rule.timer else f"missed → escalation to {rule.escalate_to.value}"
+        if rule.passing_is_expected:
+            passing = f"fires `{rule.timer}` (the order runs its course)"
+        rows.append([f"`{rule.kind}`", rule.what, armed, describe_due(rule.due), rule.owner.value, met or "—",
+                     passing])  # fmt: skip
+    return _table(["deadline", "what must happen", "armed on entering", "due", "owner", "met by", "when it passes"],
+                  rows)  # fmt: skip
+
+
+def _set_keys() -> str:
+    rows = [[f"`{spec.name}`", _keys(spec)] for proc in PROCEDURES.values() for spec in proc.events.values()
+            if not spec.timer]  # fmt: skip
+    rows += [[f"`{spec.name}` (ESC-<id>)", _keys(spec)] for spec in ACTIONS.values()]
+    return _table(["event", "`--set` keys"], rows)
+
+
+def _role_table() -> str:
+    by_role: dict[Role, list[str]] = {r: [] for r in Role}
+    for proc in PROCEDURES.values():
+        for role in proc.register_roles:
+            by_role[role].append(f"register {proc.kind.value}")
+        for spec in proc.events.values():
+            for role in spec.roles:
+                by_role[role].append(f"`{spec.name}`")
+    rows = [
+        [f"`{role.value}`", ", ".join(events) or "—"] for role, events in by_role.items() if role is not Role.SYSTEM
+    ]
+    return _table(["role", "may fire"], rows)
+
+
+def _escalation() -> str:
+    rows = [
+        [f"`{spec.name}`", spec.title, _moves(EscalationMachine, spec.name), _keys(spec)] for spec in ACTIONS.values()
+    ]
+    return _table(["action", "records", "moves", "`--set` keys"], rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "so-events": lambda: _events(PROCEDURES[CaseKind.SUPERVISION_ORDER]),
+    "so-deadlines": lambda: _deadlines(PROCEDURES[CaseKind.SUPERVISION_ORDER]),
+    "cp-iso-events": lambda: _events(PROCEDURES[CaseKind.CP_ISO]),
+    "cp-iso-deadlines": lambda: _deadlines(PROCEDURES[CaseKind.CP_ISO]),
+    "escalation-actions": _escalation,
+    "set-keys": _set_keys,
+    "roles": _role_table,
+}
+
+
+def render_table(name: str) -> str:
+    """One of the README's generated tables, in Markdown."""
+    return TABLES[name]()
