@@ -103,7 +103,7 @@ policies = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("hash", String(64), nullable=False, unique=True),
-    Column("settings", Json, nullable=False),
+    Column("settings", Json(), nullable=False),
     _when("recorded_at"),
 )
 
@@ -223,7 +223,7 @@ requests = Table(
     Column("key", String(200), primary_key=True),
     Column("command", String(40), nullable=False),
     Column("fingerprint", String(64), nullable=False),
-    Column("result", Json, nullable=False),
+    Column("result", Json(), nullable=False),
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
 )

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from machines.calendar import parse_date
 from machines.policy import Policy
@@ -91,12 +89,18 @@ class PolicyBook:
         found: int | None = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
         if found is not None:
             return found
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(
-            insert(_POLICIES)
-            .values(hash=self.current_hash, settings=settings_of(self.current), recorded_at=now)
-            .on_conflict_do_nothing(index_elements=["hash"])
-        )
+        # each dialect's own INSERT … ON CONFLICT, imported only here: the command line never loads the other's
+        values = {"hash": self.current_hash, "settings": settings_of(self.current), "recorded_at": now}
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            connection.execute(pg_insert(_POLICIES).values(**values).on_conflict_do_nothing(index_elements=["hash"]))
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            connection.execute(
+                sqlite_insert(_POLICIES).values(**values).on_conflict_do_nothing(index_elements=["hash"])
+            )
         stored = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
         if stored is None:  # pragma: no cover - the insert above, or a concurrent one, stored it
             raise LookupError("the policy in force could not be stored")
