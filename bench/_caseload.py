@@ -37,6 +37,7 @@ from storage.casebook import Casebook
 from storage.commands import AddPerson, Fire, Register
 from storage.db import make_engine, upgrade
 from storage.models import metadata
+from storage.policies import PolicyBook
 
 SWEEP_DAY = date(2027, 3, 1)  # as_of of every benchmark sweep
 NOW = datetime(2027, 3, 1, 6, 30, tzinfo=UTC)
@@ -250,12 +251,21 @@ def build_caseload(url: str, active: int, due: int, *, fresh: bool = False) -> d
     with engine.begin() as c:
         c.execute(sa.insert(metadata.tables["people"]), [
             {**p, "added_at": NOW} for p in people])  # fmt: skip
+        policy_id = PolicyBook(DEFAULT_POLICY).current_id(c, NOW)  # the policy the copied cases run under
+    for template in (*active_t, *due_t):
+        template.rows["cases"][0]["policy_id"] = policy_id
     copy_cases(engine, active_t, active, "A", 1)
     copy_cases(engine, due_t, due, "D", active + 1)
     if is_sqlite:
-        with engine.connect() as c:
-            c.exec_driver_sql("ANALYZE")
-            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        # outside any transaction (the connection's "begin" event would open one): a checkpoint cannot run inside
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("ANALYZE")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.close()
+        finally:
+            raw.close()
     engine.dispose()
     return {"built": True, "build_seconds": round(time.perf_counter() - started, 1)}
 
@@ -281,8 +291,11 @@ def reset_due(url: str, active: int, due: int) -> None:
     due_t = read_templates(scratch, refs["due"])
     scratch.dispose()
     copy_cases(engine, due_t, due, "D", first)
-    with engine.connect() as c:  # everything in the main file: copies of it are whole
-        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = engine.raw_connection()  # everything in the main file: copies of it are whole (outside a transaction)
+    try:
+        raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
     engine.dispose()
 
 

@@ -21,7 +21,13 @@ def today() -> date:
     """
     pinned = os.environ.get("ORDERWATCH_TODAY")
     if pinned:
-        return date.fromisoformat(pinned)
+        from machines.calendar import parse_date
+        from machines.errors import Refused
+
+        try:
+            return parse_date(pinned)
+        except ValueError as exc:
+            raise Refused(f"ORDERWATCH_TODAY: {exc}") from None
     return datetime.now(ZoneInfo(LONDON)).date()
 
 

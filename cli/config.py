@@ -6,14 +6,16 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-
-import pendulum
+from zoneinfo import ZoneInfo
 
 from cli.clock import LONDON
 from machines.errors import Refused
+from machines.names import shown
 from machines.policy import DEFAULT_POLICY, Policy
 
 __all__ = ["SweepAlarm", "load_policy", "sweep_alarm"]
+
+_MAX_POLICY_BYTES = 1_000_000
 
 
 def load_policy(path: str | None = None) -> Policy:
@@ -23,8 +25,20 @@ def load_policy(path: str | None = None) -> Policy:
         return DEFAULT_POLICY
     file = Path(chosen)
     if not file.is_file():
-        raise Refused(f"local policy file {chosen!r} not found")
-    return Policy.from_toml(file.read_text(encoding="utf-8"))
+        raise Refused(f"local policy file {shown(chosen)} not found")
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise Refused(f"local policy file {shown(chosen)} cannot be read ({exc.strerror})") from None
+    if len(content) > _MAX_POLICY_BYTES:
+        raise Refused(f"local policy file {shown(chosen)} is too large to be a policy ({len(content)} bytes)")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(f"local policy file {shown(chosen)} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise Refused(f"local policy file {shown(chosen)} is not text (it has NUL bytes)")
+    return Policy.from_toml(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +63,9 @@ class SweepAlarm:
 
     def deadline(self, day: date) -> datetime:
         """The instant (UTC) by which ``day``'s sweep must have completed."""
-        local = pendulum.datetime(day.year, day.month, day.day, self.at.hour, self.at.minute, self.at.second,
-                                  tz=LONDON)  # fmt: skip
-        return datetime.fromtimestamp(local.timestamp(), UTC)
+        local = datetime(day.year, day.month, day.day, self.at.hour, self.at.minute, self.at.second,
+                         tzinfo=ZoneInfo(LONDON))  # fmt: skip
+        return local.astimezone(UTC)
 
     def opens(self, day: date) -> datetime:
         """The instant (UTC) from which a completed sweep counts for ``day``."""
@@ -59,8 +73,7 @@ class SweepAlarm:
 
     def mornings(self, now: datetime, days: int = 7) -> list[date]:
         """The next ``days`` days whose deadline is still ahead of ``now``, soonest first."""
-        local = pendulum.instance(now).in_timezone(LONDON)
-        today = date(local.year, local.month, local.day)
+        today = now.astimezone(ZoneInfo(LONDON)).date()
         ahead = [today + timedelta(days=n) for n in range(days + 1)]
         return [d for d in ahead if self.deadline(d) > now][:days]
 

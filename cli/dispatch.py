@@ -19,19 +19,32 @@ from machines.errors import Refused
 if TYPE_CHECKING:
     from storage.casebook import Casebook
 
-__all__ = ["run_on_database"]
+__all__ = ["MAX_BATCH", "MAX_WITHIN", "ReplayDiffers", "run_on_database"]
+
+MAX_BATCH = 10_000  # cases per sweep transaction
+MAX_WITHIN = 3_660  # days ahead a worklist looks: ten years
+
+
+class ReplayDiffers(Exception):
+    """A case's log does not reproduce it: an internal fault, whose message names only the case."""
 
 
 def run_on_database(args: argparse.Namespace) -> Any:
-    """Carry out a parsed subcommand against the database (``--db``, else the configured one)."""
+    """Carry out a parsed subcommand against the database (``--db``, else the configured one). The local policy
+    is read and checked first, then the schema is brought up to date (under a lock), then the command runs."""
     from cli.config import load_policy
     from storage.casebook import Casebook
     from storage.db import make_engine, upgrade
 
+    policy = load_policy()
     engine = make_engine(getattr(args, "db", None))
     try:
-        upgrade(engine)
-        book = Casebook(engine, load_policy(), clock=clock.now)
+        applied = upgrade(engine, policy)
+        if args.command == "migrate":
+            from storage.db import HEAD
+
+            return {"schema": HEAD, "applied": applied}
+        book = Casebook(engine, policy, clock=clock.now)
         return _COMMANDS[args.command](book, args)
     finally:
         engine.dispose()
@@ -39,6 +52,11 @@ def run_on_database(args: argparse.Namespace) -> Any:
 
 def _reader(actor: str | None) -> str:
     return actor or os.environ.get("ORDERWATCH_ACTOR") or getpass.getuser()
+
+
+def _entered_by() -> str:
+    """The operating-system account running the command (who adds people, who moves cases to a new policy)."""
+    return getpass.getuser()
 
 
 def _not_future(on: date, what: str) -> date:
@@ -53,7 +71,8 @@ def _people(book: Casebook, args: argparse.Namespace) -> Any:
 
     if args.people_command == "list":
         return book.people()
-    return book.handle(AddPerson(actor=_reader(None), user=args.user, role=args.role, manager=args.manager))
+    return book.handle(AddPerson(actor=_reader(None), user=args.user, role=args.role, manager=args.manager,
+                                 request_id=args.request_id))  # fmt: skip
 
 
 def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
@@ -64,7 +83,7 @@ def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
                          args.social_worker)  # fmt: skip
     # The case opens on the day the Safeguarding Unit was notified (default: today).
     on = _not_future(args.notified_on or clock.today(), "--notified-on")
-    return book.handle(Register(actor=args.actor, registration=reg, on=on))
+    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id))
 
 
 def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
@@ -75,7 +94,8 @@ def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
                             args.issued, args.cmh, args.irh, args.final_hearing, args.dob,
                             args.social_worker)  # fmt: skip
     # The case opens on the day the ISO was granted.
-    return book.handle(Register(actor=args.actor, registration=reg, on=_not_future(args.iso_date, "--iso-date")))
+    on = _not_future(args.iso_date, "--iso-date")
+    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id))
 
 
 def _fire(book: Casebook, args: argparse.Namespace) -> Any:
@@ -85,28 +105,38 @@ def _fire(book: Casebook, args: argparse.Namespace) -> Any:
     on = _not_future(args.on or clock.today(), "--on")
     fields = parse_fields(args.fields)
     esc = parse_escalation_id(args.ref)
+    key = args.request_id
     if esc is not None:
-        return book.handle(ActOnEscalation(actor=args.actor, escalation=esc, action=args.event, on=on, fields=fields))
-    return book.handle(Fire(actor=args.actor, ref=args.ref, event=args.event, on=on, fields=fields))
+        return book.handle(ActOnEscalation(actor=args.actor, escalation=esc, action=args.event, on=on, fields=fields,
+                                           request_id=key))  # fmt: skip
+    return book.handle(Fire(actor=args.actor, ref=args.ref, event=args.event, on=on, fields=fields, request_id=key))
 
 
 def _sweep(book: Casebook, args: argparse.Namespace) -> Any:
-    if args.batch_size < 1:
-        raise Refused("--batch-size must be at least 1")
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise Refused(f"--batch-size must be 1 to {MAX_BATCH}")
     # A sweep for a future date would call deadlines missed before their day is over.
     as_of = _not_future(args.as_of or clock.today(), "--as-of")
-    return book.sweep(as_of, batch_size=args.batch_size).as_dict()
+    return book.sweep(as_of, batch_size=args.batch_size, request_id=args.request_id).as_dict()
 
 
 def _worklist(book: Casebook, args: argparse.Namespace) -> Any:
-    if args.within < 0:
-        raise Refused("--within must be 0 or more days")
+    if not 0 <= args.within <= MAX_WITHIN:
+        raise Refused(f"--within must be 0 to {MAX_WITHIN} days")
     return book.worklist(args.as_of or clock.today(), args.within, args.role)
+
+
+def _policy(book: Casebook, args: argparse.Namespace) -> Any:
+    if args.policy_command == "list":
+        return book.stored_policies()
+    if args.dry_run:
+        return book.policy_plan(clock.today())
+    return book.migrate_policy(clock.today(), args.plan, _entered_by())
 
 
 def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     if not book.replay_matches(args.ref):
-        raise RuntimeError(f"replaying {args.ref} does not reproduce it")
+        raise ReplayDiffers(f"replaying {args.ref} does not reproduce it")
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
 
@@ -131,4 +161,5 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "escalations": lambda book, args: book.escalations(open_only=args.open),
     "replay": _replay,
     "notifications": _notifications,
+    "policy": _policy,
 }

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from machines.calendar import parse_date
 from machines.errors import Refused
+from machines.names import shown
 
 __all__ = ["build_parser", "parse_fields"]
 
@@ -39,6 +40,15 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _request_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        metavar="KEY",
+        help="idempotency key: the same command sent again with it records nothing twice and answers as the first "
+        "time (a key used for different content is refused)",
+    )
+
+
 def _common() -> _Parser:
     common = _Parser(add_help=False)
     # SUPPRESS: given before or after the subcommand, neither placement overwrites the other with a default.
@@ -64,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("user")
     add.add_argument("--role", required=True)
     add.add_argument("--manager")
+    _request_id(add)
     people.add_parser("list", parents=[common], help="list people")
 
     so = sub.add_parser("so", help="Supervision Order cases").add_subparsers(
@@ -78,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--notified-on", type=_date)
     reg.add_argument("--social-worker")
     reg.add_argument("--actor", required=True)
+    _request_id(reg)
 
     cp = sub.add_parser("cp-iso", help="CP plan + Interim Supervision Order cases").add_subparsers(
         dest="cp_command", required=True, parser_class=_Parser
@@ -91,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         creg.add_argument(name, type=_date)
     creg.add_argument("--social-worker")
     creg.add_argument("--actor", required=True)
+    _request_id(creg)
 
     fire = sub.add_parser(
         "fire",
@@ -104,10 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     fire.add_argument("--actor", required=True)
     fire.add_argument("--on", type=_date, help="the date it happened (default: today)")
     fire.add_argument("--set", dest="fields", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    _request_id(fire)
 
     sweep = sub.add_parser("sweep", parents=[common], help="let every deadline due before the date pass")
     sweep.add_argument("--as-of", type=_date, help="default: today")
     sweep.add_argument("--batch-size", type=int, default=500)
+    _request_id(sweep)
 
     show = sub.add_parser("show", parents=[common], help="a case: state, dates, deadlines, escalations")
     show.add_argument("ref")
@@ -140,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--replay-sample", type=int, default=200, metavar="N")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema (first use does it too)")
+
+    policy = sub.add_parser("policy", help="the local policies cases run under").add_subparsers(
+        dest="policy_command", required=True, parser_class=_Parser
+    )
+    policy.add_parser("list", parents=[common], help="the policies cases have run under, and their live cases")
+    pmig = policy.add_parser("migrate", parents=[common], help="move live cases to the policy in force")
+    how = pmig.add_mutually_exclusive_group(required=True)
+    how.add_argument("--dry-run", action="store_true", help="show which deadlines would move, change nothing")
+    how.add_argument("--plan", metavar="ID", help="apply the plan the dry run showed (refused if it has changed)")
+
     up = sub.add_parser("up", parents=[common], help="the main job: Prefect server, deployments, worker")
     up.add_argument("--demo", action="store_true", help="also load the demo caseload")
     up.add_argument("--port", type=int, default=4200)
@@ -160,9 +186,9 @@ def parse_fields(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise Refused(f"--set takes KEY=VALUE, got {pair!r}")
+            raise Refused(f"--set takes KEY=VALUE, got {shown(pair)}")
         if key in out:
-            raise Refused(f"--set {key} given twice")
+            raise Refused(f"--set {shown(key)} given twice")
         out[key] = value
     return out
 

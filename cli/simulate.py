@@ -432,6 +432,8 @@ def simulate(
         raise Refused("--cases must be at least 1")
     if not 0 < years <= 10:
         raise Refused("--years must be more than 0 and at most 10")
+    if not 0 <= replay_sample <= 10_000_000:
+        raise Refused("--replay-sample must be 0 to 10,000,000 cases")
     with engine.connect() as c:
         if c.scalar(select(func.count()).select_from(tables.cases)):
             raise Refused("simulate needs an empty database (it would mix generated cases with real ones)")
@@ -556,6 +558,10 @@ def run_simulation(args: Any) -> dict[str, Any]:
     from cli.config import load_policy
     from storage.db import make_engine, upgrade
 
+    if not 0 <= args.replay_sample <= 10_000_000:  # before any database is made
+        raise Refused("--replay-sample must be 0 to 10,000,000 cases")
+    if args.cases > 10_000_000:
+        raise Refused("--cases must be at most 10,000,000")
     try:
         behaviour = Behaviour.from_toml(Path(args.behaviour)) if args.behaviour else Behaviour()
     except (OSError, ValueError, ValidationError) as exc:

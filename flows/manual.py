@@ -119,7 +119,9 @@ def record_event(
         day = on or clock.today()
         if day > clock.today():
             raise Refused(f"on {day} is in the future")
-        result = casebook().handle(Fire(actor=actor, ref=case_ref, event=name, on=day, fields=fields, source=run_id()))
+        run = run_id()
+        result = casebook().handle(Fire(actor=actor, ref=case_ref, event=name, on=day, fields=fields, source=run,
+                                        request_id=run))  # fmt: skip
     except Refused as exc:
         return _refused(exc, *_case_state(case_ref))
     emit_notices(result.notices)
@@ -150,8 +152,9 @@ def escalation_action(
         if (resolution is None) == (action == "resolve"):
             raise Refused("a resolution is given with resolve, and only with resolve")
         fields = {"note": resolution} if resolution else {}
+        run = run_id()
         command = ActOnEscalation(actor=actor, escalation=esc, action=action, on=on or clock.today(), fields=fields,
-                                  source=run_id())  # fmt: skip
+                                  source=run, request_id=run)  # fmt: skip
         result = casebook().handle(command)
     except Refused as exc:
         state = None

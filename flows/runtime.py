@@ -20,6 +20,7 @@ from cli.config import load_policy
 from machines.errors import Refused
 from storage.casebook import Casebook
 from storage.db import database_url, make_engine, upgrade
+from storage.errors import Busy, Unavailable
 from storage.operations import Operations
 
 __all__ = [
@@ -56,7 +57,7 @@ def _engine(url: str) -> Engine:
     """One engine (and pool) per database for the life of the process, migrated on first use."""
     if url not in _ENGINES:
         engine = make_engine(url)
-        upgrade(engine)
+        upgrade(engine, load_policy())
         _ENGINES[url] = engine
     return _ENGINES[url]
 
@@ -77,7 +78,8 @@ def operations() -> Operations:
 
 
 def run_id() -> str | None:
-    """The flow run's id, stamped on the event log's ``source`` so an entry leads back to its run."""
+    """The flow run's id, stamped on the event log's ``source`` so an entry leads back to its run, and sent as the
+    command's request id: a retried run records nothing twice."""
     value = flow_run.get_id()
     return None if value is None else f"flow-run/{value}"
 
@@ -93,10 +95,11 @@ def public(exc: Refused) -> RefusedByRules:
 
 
 def transient_database_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a task only when the database was briefly unavailable (connection lost, locked), not on a refusal."""
+    """Retry a task only when the database was briefly unavailable (connection lost, locked) or busy with the same
+    cases beyond the unit of work's own retries — not on a refusal."""
     try:
         state.result()
-    except OperationalError:
+    except (OperationalError, Unavailable, Busy):
         return True
     except DBAPIError as exc:
         return bool(exc.connection_invalidated)

@@ -32,8 +32,11 @@ CATCH_UP_TAG = "catch-up"  # on the run `orderwatch worker` starts when the last
     retry_condition_fn=transient_database_error,
 )
 def sweep_batch(as_of: date, batch_size: int, number: int) -> SweepReport:
-    """One batch of cases in one transaction: claimed, caught up to ``as_of``, committed together."""
-    report: SweepReport = casebook().handle(SweepBatch(as_of=as_of, batch_size=batch_size, source=run_id()))
+    """One batch of cases in one transaction: claimed, caught up to ``as_of``, committed together. Its request id is
+    the run's and its number: a retried task (or run) answers from the batch's record instead of claiming more."""
+    run = run_id()
+    key = None if run is None else f"{run}/batch-{number}"
+    report: SweepReport = casebook().handle(SweepBatch(as_of=as_of, batch_size=batch_size, source=run, request_id=key))
     return report
 
 

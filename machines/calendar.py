@@ -19,10 +19,13 @@ datetime.date(2027, 1, 7)
 from __future__ import annotations
 
 import calendar as _stdcal
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+
+from machines.names import shown
 
 __all__ = [
     "ENGLAND",
@@ -37,6 +40,7 @@ __all__ = [
     "day_before_18th_birthday",
     "end_of_month",
     "extension_limit",
+    "in_range",
     "midway",
     "parse_date",
     "so_expiry",
@@ -50,10 +54,14 @@ SO_MAX_MONTHS = 36  # CA89 Sch 3 para 6(4): no extension may run past three year
 SO_MAX_AGE_AT_ORDER = 17  # CA89 s.31(3): no SO for a child aged 17 or over
 ADULT_AGE = 18  # CA89 s.91(13): every order ends at 18
 PROCEEDINGS_WEEKS = 26  # CA89 s.32(1)(a)(ii)
+FIRST_YEAR, LAST_YEAR = 1900, 2100  # the dates orderwatch takes: a typo of 9999 would overflow date arithmetic
+# ASCII digits only: "\d" would take other scripts' digits, which fromisoformat refuses or reads differently
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_date(text: str) -> date:
-    """Parse a strict ``YYYY-MM-DD`` date; raises ``ValueError`` naming the bad value.
+    """Parse a strict ``YYYY-MM-DD`` date of the years 1900–2100; raises ``ValueError`` naming the bad value (cut
+    and escaped). ``date.fromisoformat`` alone also takes ``2026-W47-4`` and ``20260115``.
 
     >>> parse_date("2026-02-28")
     datetime.date(2026, 2, 28)
@@ -61,13 +69,29 @@ def parse_date(text: str) -> date:
     Traceback (most recent call last):
     ...
     ValueError: '2026-02-30' is not a real date (YYYY-MM-DD)
+    >>> parse_date("2026-W47-4")
+    Traceback (most recent call last):
+    ...
+    ValueError: '2026-W47-4' is not a real date (YYYY-MM-DD)
+    >>> parse_date("9999-12-31")
+    Traceback (most recent call last):
+    ...
+    ValueError: '9999-12-31' is outside the years 1900-2100
     """
+    if not isinstance(text, str) or _ISO_DATE.fullmatch(text) is None:
+        raise ValueError(f"{shown(text)} is not a real date (YYYY-MM-DD)")
     try:
-        if len(text) != 10:
-            raise ValueError
-        return date.fromisoformat(text)
-    except (ValueError, TypeError):
-        raise ValueError(f"{text!r} is not a real date (YYYY-MM-DD)") from None
+        parsed = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{shown(text)} is not a real date (YYYY-MM-DD)") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise ValueError(f"{shown(text)} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
+    return parsed
+
+
+def in_range(d: date) -> bool:
+    """Is the date within the years orderwatch takes (1900–2100)?"""
+    return FIRST_YEAR <= d.year <= LAST_YEAR
 
 
 def add_months(d: date, k: int) -> date:

@@ -48,8 +48,10 @@ from machines.model import (
     Role,
     Source,
 )
+from machines.names import check_child_id, check_name, shown
 from machines.policy import Policy
 from machines.procedures import PROCEDURES, RULES, TIMER_EVENTS, procedure_for
+from machines.repolicy import POLICY_MIGRATED, apply_moves, replayed_moves
 from machines.spec import DeadlineRule, EventSpec, FieldKind, Procedure, Raised, Registration
 from machines.supervision_order import CaseState
 
@@ -58,7 +60,7 @@ __all__ = ["Casework", "Fired", "Opened", "final_states"]
 OUT_OF_ORDER = "events are recorded in date order: case {ref} already runs to {last}, so {on} is too early"
 TIMER_ONLY = "{event} is a timer: the sweep fires it when its deadline passes, nobody fires it by hand"
 NOT_ALLOWED = "{event} is not allowed when case {ref} is {state}"
-UNKNOWN_PERSON = "unknown person {user!r} (add them with 'orderwatch people add')"
+UNKNOWN_PERSON = "unknown person {user} (add them with 'orderwatch people add')"
 ROLE_NOT_ALLOWED = "{user} ({role}) may not {event}: allowed roles are {allowed}"
 NOT_THE_OWNER = "{event} belongs to the allocated {label} {owner}: only they or their manager may fire it, not {user}"
 ESCALATION_ACTIONS = tuple(escalations.ACTIONS)
@@ -162,7 +164,7 @@ class Casework:
             raise Refused(TIMER_ONLY.format(event=event))
         spec = PROCEDURES[case.kind].events.get(event)
         if spec is None or spec.timer:
-            raise Refused(f"unknown event {event!r} for a {case.kind.value} case")
+            raise Refused(f"unknown event {shown(event)} for a {case.kind.value} case")
         return spec
 
     def fire(self, case: CaseFile, event: str, raw: Mapping[str, Any], actor: str, on: date,
@@ -214,7 +216,7 @@ class Casework:
         """Acknowledge, escalate or resolve one of the case's escalations."""
         spec = escalations.ACTIONS.get(action)
         if spec is None:
-            raise Refused(f"unknown escalation action {action!r} (acknowledge, escalate or resolve)")
+            raise Refused(f"unknown escalation action {shown(action)} (acknowledge, escalate or resolve)")
         self._in_order(case, on)
         esc = case.escalation(no)
         person = self._person(actor) if authorize else self._trusted(actor)
@@ -292,28 +294,38 @@ class Casework:
 
     # -- replay ----------------------------------------------------------------------------------------------------
 
-    def replay(self, entries: Iterable[LogEntry]) -> CaseFile:
-        """Rebuild a case from its log alone: the same state, dates, deadlines and escalations."""
+    def replay(self, entries: Iterable[LogEntry], policies: Mapping[str, Policy] | None = None) -> CaseFile:
+        """Rebuild a case from its log alone: the same state, dates, deadlines and escalations.
+
+        ``self.policy`` is the policy the case was opened under; a ``policy_migrated`` entry moves what it moved
+        and the rest of the log runs under the policy it names (``policies``: by content hash)."""
         case: CaseFile | None = None
+        rules = self
         registrations = {p.registration.event: p.registration for p in PROCEDURES.values()}
         for e in entries:
             p = e.payload
             registration = registrations.get(e.event)
             if registration is not None:
-                case = self.open(registration.from_payload(p), e.actor, e.happened_on, authorize=False).case
+                case = rules.open(registration.from_payload(p), e.actor, e.happened_on, authorize=False).case
             elif case is None:
                 raise ValueError("a log must start with the case's registration")
+            elif e.event == POLICY_MIGRATED:
+                policy = (policies or {}).get(str(p["to"]))
+                if policy is None:
+                    raise ValueError(f"replay: the policy {p['to']} the case moved to is not known")
+                apply_moves(case, replayed_moves(p), e.happened_on)
+                rules = Casework(policy, self.people)
             elif e.source is Source.TIMER:
                 kind, due = p["deadline"], date.fromisoformat(str(p["due_on"]))
                 match = [d for d in case.deadlines if d.is_open and d.kind == kind and d.due_on == due
                          and d.escalation_no == e.escalation_no]  # fmt: skip
                 if not match:
                     raise ValueError(f"replay: no open {kind} due {due} to pass")
-                self.pass_deadline(case, match[0])
+                rules.pass_deadline(case, match[0])
             elif e.escalation_no is not None:
-                self.act_on_escalation(case, e.escalation_no, e.event, p, e.actor, e.happened_on, authorize=False)
+                rules.act_on_escalation(case, e.escalation_no, e.event, p, e.actor, e.happened_on, authorize=False)
             else:
-                self.fire(case, e.event, p, e.actor, e.happened_on, authorize=False)
+                rules.fire(case, e.event, p, e.actor, e.happened_on, authorize=False)
         if case is None:
             raise ValueError("empty log")
         return case
@@ -430,7 +442,7 @@ class Casework:
     def _person(self, user: str) -> Person:
         person = self.people.get(user)
         if person is None:
-            raise Refused(UNKNOWN_PERSON.format(user=user))
+            raise Refused(UNKNOWN_PERSON.format(user=shown(user)))
         return person
 
     def _trusted(self, user: str) -> Person:
@@ -480,12 +492,10 @@ class Casework:
 
     @staticmethod
     def _check_ref(ref: str, child_id: str) -> None:
-        if not ref.strip() or ref != ref.strip() or any(c.isspace() for c in ref):
-            raise Refused(f"case reference {ref!r} must be non-empty with no spaces")
+        check_name(ref, "case reference")
         if ref.upper().startswith("ESC-"):
             raise Refused(f"case reference {ref!r} may not start with ESC- (that names escalations)")
-        if not child_id.strip():
-            raise Refused("the child identifier must not be empty")
+        check_child_id(child_id)
 
 
 _ESCALATION_TARGET = {

@@ -24,7 +24,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
-from machines.calendar import WorkingCalendar
+from machines.calendar import WorkingCalendar, in_range
 from machines.errors import Refused
 
 __all__ = ["DEFAULT_POLICY", "Policy"]
@@ -66,8 +66,8 @@ class Policy:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "closure_days":
-                if not isinstance(value, (tuple, list)) or not all(type(d) is date for d in value):
-                    raise Refused(f"local policy: {f.name}: Input should be a list of dates (YYYY-MM-DD)")
+                if not isinstance(value, (tuple, list)) or not all(type(d) is date and in_range(d) for d in value):
+                    raise Refused(f"local policy: {f.name}: Input should be a list of dates (YYYY-MM-DD, 1900-2100)")
                 object.__setattr__(self, f.name, tuple(value))
             elif type(value) is not int:
                 raise Refused(f"local policy: {f.name}: Input should be a valid integer")

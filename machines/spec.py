@@ -23,9 +23,10 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from machines.calendar import parse_date
+from machines.calendar import in_range, parse_date
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, Person, Role
+from machines.names import shown
 from machines.policy import Policy
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class Field:
             raise Refused(f"{event}: {key} must not be empty")
         if self.kind is FieldKind.DATE:
             if isinstance(raw, date):
+                if not in_range(raw):
+                    raise Refused(f"{event}: {key}: {raw} is outside the years 1900-2100")
                 return raw
             try:
                 return parse_date(str(raw))
@@ -96,7 +99,7 @@ class Field:
                 raise Refused(f"{event}: {key}: {exc}") from None
         if self.kind is FieldKind.CHOICE:
             if raw not in self.choices:
-                raise Refused(f"{event}: {key} must be one of {', '.join(self.choices)} (got {raw!r})")
+                raise Refused(f"{event}: {key} must be one of {', '.join(self.choices)} (got {shown(raw)})")
             return raw
         if self.kind is FieldKind.BOOL:
             if isinstance(raw, bool):
@@ -105,7 +108,7 @@ class Field:
                 return True
             if str(raw).lower() in _FALSE:
                 return False
-            raise Refused(f"{event}: {key} must be true or false (got {raw!r})")
+            raise Refused(f"{event}: {key} must be true or false (got {shown(raw)})")
         if self.kind is FieldKind.PEOPLE:
             names = raw if isinstance(raw, list) else [n.strip() for n in str(raw).split(",") if n.strip()]
             if not names:
@@ -116,16 +119,16 @@ class Field:
     def describe(self) -> str:
         """How the README and ``--set`` help show it: the key's value, and whether it is optional."""
         if self.kind is FieldKind.CHOICE:
-            shown = " | ".join(self.choices)
+            values = " | ".join(self.choices)
         elif self.kind is FieldKind.BOOL:
-            shown = "true | false"
+            values = "true | false"
         elif self.kind is FieldKind.PEOPLE:
-            shown = "comma-separated people"
+            values = "comma-separated people"
         elif self.kind is FieldKind.PERSON:
-            shown = f"a person with role {self.role}" if self.role else "a person"
+            values = f"a person with role {self.role}" if self.role else "a person"
         else:
-            shown = self.kind.value
-        return shown if self.required else f"optional {shown}"
+            values = self.kind.value
+        return values if self.required else f"optional {values}"
 
 
 def text(label: str, *, required: bool = True, hint: str = "") -> Field:
@@ -199,7 +202,7 @@ class EventSpec:
         unknown = sorted(set(raw) - set(self.fields))
         if unknown:
             allowed = ", ".join(self.fields) or "none"
-            raise Refused(f"{self.name}: unknown field {unknown[0]!r} (allowed: {allowed})")
+            raise Refused(f"{self.name}: unknown field {shown(unknown[0])} (allowed: {allowed})")
         parsed: dict[str, Any] = {}
         for key, spec in self.fields.items():
             if key not in raw:

@@ -15,15 +15,19 @@ from sqlalchemy import Connection, Engine, select
 
 from machines.casework import Casework
 from machines.errors import Refused
-from machines.model import CaseFile
+from machines.model import CaseFile, LogEntry
 from machines.policy import DEFAULT_POLICY, Policy
-from storage import queries
+from machines.repolicy import POLICY_MIGRATED
+from storage import idempotency, queries
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
 from storage.handlers import handle
-from storage.models import cases, escalations
+from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
+from storage.policies import PolicyBook
+from storage.policy_migration import PolicyPlan, apply_plan, plan, stored_policies
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
+from storage.validate import check_command, check_reference, check_request_id, check_user
 
 __all__ = ["Casebook"]
 
@@ -45,24 +49,36 @@ class Casebook:
         """``on_commit``, if given, is handed the case aggregates each unit of work wrote, once it has committed
         (the simulator reacts to them without reading them back)."""
         self.engine = engine
-        self.policy = policy
+        self.policy = policy  # the policy in force: new cases run under it; each existing case under its own
+        self.policies = PolicyBook(policy)
         self.clock = clock
         self.on_commit = on_commit
 
     # -- commands --------------------------------------------------------------------------------------------------
 
     def handle(self, command: Command) -> Any:
-        """Run one command in its own transaction; ``Refused`` leaves the database as it was."""
+        """Run one command in its own transaction; ``Refused`` leaves the database as it was. A command with a
+        ``request_id`` already recorded records nothing and returns the first answer (``storage.idempotency``)."""
+        check_command(command)
         written: list[CaseFile] = []
 
         def work(connection: Connection) -> Any:
+            key = command.request_id
+            if key is not None:
+                idempotency.lock(connection, key)
+                stored = idempotency.recall(connection, key, command)
+                if stored is not idempotency.MISSING:
+                    written.clear()
+                    return stored
             uow = self._unit(connection, command.source)
             result = handle(uow, command)
             written[:] = uow.written()
             uow.flush()
             if isinstance(command, Register):
                 # registration answers with the case as stored (the contract's `show` shape)
-                return queries.case_view(connection, queries.load(connection, result.case))
+                result = queries.case_view(connection, queries.load(connection, result.case))
+            if key is not None:
+                idempotency.remember(connection, key, command, result, uow.now)
             return result
 
         result = transaction(self.engine, work)
@@ -72,22 +88,50 @@ class Casebook:
     def handle_all(self, commands: Sequence[Command], source: str | None = None) -> list[Any]:
         """Many commands in one transaction, in order: each checked and applied as ``handle`` would; one that is
         refused adds nothing of its own and comes back as its ``Refused``, the rest land together."""
+        checked: list[Refused | None] = []
+        for command in commands:
+            try:
+                check_command(command)
+                checked.append(None)
+            except Refused as refused:
+                checked.append(refused)
+        keys = [c.request_id for c in commands if c.request_id is not None]
+        if len(keys) != len(set(keys)):
+            raise Refused("a batch names one request id twice")
         written: list[CaseFile] = []
 
         def work(connection: Connection) -> list[Any]:
+            for key in sorted(keys):  # in one order: two batches sharing ids queue, never deadlock
+                idempotency.lock(connection, key)
             uow = self._unit(connection, source)
-            uow.take([c.ref for c in commands if isinstance(c, Fire)])
-            uow.people.preload(_named(commands))
+            valid = [c for c, bad in zip(commands, checked, strict=True) if bad is None]
+            uow.take([c.ref for c in valid if isinstance(c, Fire)])
+            uow.people.preload(_named(valid))
             results: list[Any] = []
-            for command in commands:
+            remember: list[tuple[Command, Any]] = []
+            for command, bad in zip(commands, checked, strict=True):
+                if bad is not None:
+                    results.append(bad)
+                    continue
+                if command.request_id is not None:
+                    stored = idempotency.recall(connection, command.request_id, command)
+                    if stored is not idempotency.MISSING:
+                        results.append(stored)
+                        continue
                 try:
                     results.append(handle(uow, command))
                 except WholeBatchRefused:
                     raise
                 except Refused as refused:
                     results.append(refused)
+                    continue
+                if command.request_id is not None:
+                    remember.append((command, results[-1]))
             written[:] = uow.written()
             uow.flush()
+            for command, result in remember:
+                assert command.request_id is not None
+                idempotency.remember(connection, command.request_id, command, result, uow.now)
             return results
 
         try:
@@ -98,23 +142,45 @@ class Casebook:
         return results
 
     def sweep(self, as_of: date, *, batch_size: int = 500, source: str | None = None,
-              max_batches: int | None = None) -> SweepReport:  # fmt: skip
+              max_batches: int | None = None, request_id: str | None = None) -> SweepReport:  # fmt: skip
         """Let every open deadline due before ``as_of`` pass, a batch of cases per transaction; idempotent.
 
         Reads only cases whose earliest open deadline is due (``cases.next_due_on``), so its cost grows with the
         work due, not with the caseload. On PostgreSQL each batch claims its cases ``FOR UPDATE SKIP LOCKED``,
         so several sweeps can share the work and none fires a deadline twice.
+
+        With a ``request_id``, batch N is sent as ``<request_id>/batch-N``: the same sweep run again (after a crash
+        half-way, say) answers the batches that committed from their records, does the rest, and reports the same
+        totals as a sweep that was never interrupted.
         """
+        if request_id is not None:
+            check_request_id(request_id)
         total = SweepReport(as_of)
         while max_batches is None or total.batches < max_batches:
-            part: SweepReport = self.handle(SweepBatch(as_of=as_of, batch_size=batch_size, source=source))
+            key = None if request_id is None else f"{request_id}/batch-{total.batches + 1}"
+            part: SweepReport = self.handle(
+                SweepBatch(as_of=as_of, batch_size=batch_size, source=source, request_id=key)
+            )
             if not part.handled:
                 break
             total.add(part)
         return total
 
+    def policy_plan(self, on: date) -> PolicyPlan:
+        """``orderwatch policy migrate --dry-run``: what moving live cases to the policy in force would move."""
+        return plan(self.engine, self.policies, on, self.clock)
+
+    def migrate_policy(self, on: date, plan_id: str, actor: str) -> PolicyPlan:
+        """Move live cases to the policy in force, as the dry run ``plan_id`` said (audited in each case's log)."""
+        check_user(actor, "user name")
+        return apply_plan(self.engine, self.policies, on, self.clock, plan_id=plan_id, actor=actor)
+
+    def stored_policies(self) -> list[dict[str, Any]]:
+        """Every policy cases have run under (``orderwatch policy list``)."""
+        return stored_policies(self.engine, self.policies)
+
     def _unit(self, connection: Connection, source: str | None) -> UnitOfWork:
-        return UnitOfWork(connection, self.policy, now=self.clock(), source=source)
+        return UnitOfWork(connection, self.policy, now=self.clock(), source=source, policies=self.policies)
 
     def _committed(self, written: list[CaseFile]) -> None:
         if written and self.on_commit is not None:
@@ -127,6 +193,8 @@ class Casebook:
 
     def show(self, ref: str, reader: str) -> queries.CaseView:
         """The case, its deadlines and escalations; the read is logged."""
+        check_reference(ref)
+        check_user(reader, "reader")
 
         def read(connection: Connection) -> queries.CaseView:
             view = queries.case_view(connection, queries.load(connection, ref))
@@ -137,6 +205,8 @@ class Casebook:
 
     def history(self, ref: str, reader: str) -> list[queries.HistoryEntry]:
         """The case's event log, oldest first; the read is logged."""
+        check_reference(ref)
+        check_user(reader, "reader")
 
         def read(connection: Connection) -> list[queries.HistoryEntry]:
             entries = queries.history(connection, ref)
@@ -155,6 +225,8 @@ class Casebook:
         return self._read(queries.people)
 
     def notifications(self, recipient: str | None = None) -> list[NotificationView]:
+        if recipient is not None:
+            check_user(recipient, "recipient")
         return self._read(lambda c: notifications(c, recipient))
 
     def counts_by_state(self) -> dict[str, dict[str, int]]:
@@ -162,6 +234,7 @@ class Casebook:
 
     def load(self, ref: str) -> CaseFile:
         """The whole case aggregate, read-only."""
+        check_reference(ref)
         return self._read(lambda c: queries.load(c, ref))
 
     def load_many(self, refs: Iterable[str], *, complete: bool = True) -> dict[str, CaseFile]:
@@ -174,10 +247,15 @@ class Casebook:
         return self._read(read)
 
     def replay(self, ref: str) -> CaseFile:
-        """Rebuild the case from its log alone."""
+        """Rebuild the case from its log alone, under the policy it was opened with (and those it moved to)."""
+        check_reference(ref)
 
         def read(connection: Connection) -> CaseFile:
-            return Casework(self.policy, Directory(connection)).replay(queries.log_entries(connection, ref))
+            entries = queries.log_entries(connection, ref)
+            stored = self.policies.all(connection)
+            opened_under = _first_policy(entries) or _recorded_policy(connection, ref)
+            policy = stored[opened_under] if opened_under is not None else self.policy
+            return Casework(policy, Directory(connection)).replay(entries, stored)
 
         return self._read(read)
 
@@ -187,6 +265,7 @@ class Casebook:
 
     def escalation_row_id(self, ref: str, no: int) -> int:
         """The public id of a case's escalation number ``no``."""
+        check_reference(ref)
 
         def read(connection: Connection) -> int:
             cid = queries.case_id(connection, ref)
@@ -198,6 +277,21 @@ class Casebook:
             return found
 
         return self._read(read)
+
+
+def _first_policy(entries: Sequence[LogEntry]) -> str | None:
+    """The policy a case was opened under, when it has moved since: the first move's "from"."""
+    for entry in entries:
+        if entry.event == POLICY_MIGRATED:
+            return str(entry.payload["from"])
+    return None
+
+
+def _recorded_policy(connection: Connection, ref: str) -> str | None:
+    """The content hash of the policy the case records (``None`` for a case that records none)."""
+    query = select(policies.c.hash).join(cases, cases.c.policy_id == policies.c.id).where(cases.c.ref == ref)
+    found: str | None = connection.execute(query).scalar()
+    return found
 
 
 def _named(commands: Sequence[Command]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Engines and the schema: the default SQLite file, PostgreSQL when asked, Alembic upgrades on first use."""
+"""Engines and the schema: the default SQLite file, PostgreSQL when asked, Alembic upgrades on first use (under a
+lock, one transaction per migration: ``storage.migrate``)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,53 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from machines.errors import Refused
+from machines.names import shown
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from machines.policy import Policy
 
 __all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine", "upgrade"]
 
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
 # The newest migration (a test keeps it equal to Alembic's head): a current schema is recognised without importing
 # Alembic, which would cost every command line a twentieth of a second.
-HEAD = "0003"
+HEAD = "0004_consistency"
 # Execution option of a unit of work that writes: on SQLite its transaction begins IMMEDIATE (it takes the write
-# lock first, so what it reads cannot change before it writes).
+# lock first, so what it reads cannot change before it writes); the value EXCLUSIVE begins it EXCLUSIVE (migrations).
 WRITE = "orderwatch_write"
+EXCLUSIVE = "exclusive"
+_SCHEMES = ("sqlite", "postgresql", "postgres")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def database_url(url: str | None = None) -> str:
     """``--db`` if given, else ``ORDERWATCH_DATABASE_URL``, else a SQLite file under ``./var/``."""
     return url or os.environ.get("ORDERWATCH_DATABASE_URL") or DEFAULT_URL
+
+
+def parse_database_url(url: str | None = None) -> URL:
+    """The database URL, checked: SQLite or PostgreSQL, nothing else; a malformed one is refused in one line that
+    does not repeat it (it may hold a password)."""
+    text = database_url(url)
+    if not text.isprintable():
+        raise Refused("--db: the database URL has control characters in it")
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):
+        raise Refused("--db must be a database URL: sqlite:///path/to/file.db or postgresql://user@host/db") from None
+    if parsed.get_backend_name() not in _SCHEMES:
+        raise Refused(
+            f"--db: {shown(parsed.get_backend_name())} databases are not supported (sqlite:///… or postgresql://…)"
+        )
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        raise Refused("--db: use the standard drivers: sqlite:///path/to/file.db or postgresql://user@host/db")
+    return parsed
 
 
 def _dumps(value: Any) -> str:
@@ -40,7 +67,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
     Bound parameters never appear in error messages or logs (``hide_parameters``): they carry personal data.
     """
-    parsed = make_url(database_url(url))
+    parsed = parse_database_url(url)
     kwargs.setdefault("hide_parameters", True)
     # orjson: the JSON columns (case dates, event payloads) are written on every transition; 15x json's speed
     kwargs.setdefault("json_serializer", _dumps)
@@ -66,8 +93,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            immediate = connection.get_execution_options().get(WRITE)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            mode = connection.get_execution_options().get(WRITE)
+            connection.exec_driver_sql(
+                "BEGIN EXCLUSIVE" if mode == EXCLUSIVE else "BEGIN IMMEDIATE" if mode else "BEGIN"
+            )
 
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
@@ -97,13 +126,13 @@ def current_revision(engine: Engine) -> str | None:
     return None if found is None else str(found)
 
 
-def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration (a no-op when it is current)."""
+def upgrade(engine: Engine, policy: Policy | None = None) -> list[str]:
+    """Create or upgrade the schema to the newest migration (a no-op when it is current), under a lock, one
+    transaction per migration; returns the revisions applied. ``policy`` is the local policy in force: cases opened
+    before policies were recorded are recorded as running under it. An unknown (newer) schema is refused."""
     if current_revision(engine) == HEAD:
-        return
-    from alembic import command
+        return []
+    from storage.migrate import migrate
 
-    with engine.begin() as connection:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    applied: list[str] = migrate(engine, policy)
+    return applied

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from machines.errors import Refused
 from machines.model import Role
@@ -30,8 +30,6 @@ from storage.commands import (
     transition,
 )
 from storage.ids import escalation_id
-from storage.models import cases as _CASES
-from storage.models import escalations as _ESCALATIONS
 from storage.models import people as _PEOPLE
 from storage.models import people_log as _PEOPLE_LOG
 from storage.notifications import NotifyEscalation, notify_escalation
@@ -49,8 +47,7 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
         raise Refused(f"unknown role {cmd.role!r} (one of {allowed})") from None
     if role is Role.SYSTEM:
         raise Refused("the system role fires timers only; it is not given to people")
-    if not cmd.user.strip() or any(c.isspace() for c in cmd.user):
-        raise Refused(f"user name {cmd.user!r} must be non-empty with no spaces")
+    uow.reserve("person", cmd.user)  # read who exists only once nobody else can add them meanwhile
     if uow.people.get(cmd.user) is not None:
         raise Refused(f"person {cmd.user!r} already exists")
     if cmd.manager is not None and uow.people.get(cmd.manager) is None:
@@ -63,6 +60,7 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
 
 
 def register(uow: UnitOfWork, cmd: Register) -> Opened:
+    uow.reserve("case", cmd.registration.ref)  # the reference first: every read after it (people, the reference)
     opened = uow.casework.open(cmd.registration, cmd.actor, cmd.on)
     uow.open(opened.case, opened.entry)
     return Opened(opened.case.ref, str(opened.case.state))
@@ -73,15 +71,16 @@ def fire(uow: UnitOfWork, cmd: Fire) -> Transition:
     event; in a batch, a refused event keeps that catch-up (time passing is not the event's doing)."""
     loaded = uow.case(cmd.ref)
     case = loaded.case
-    caught_up = uow.casework.catch_up(case, cmd.on)
+    rules = uow.rules(loaded)  # the policy the case records
+    caught_up = rules.catch_up(case, cmd.on)
     uow.record(loaded, caught_up)
     before = case.state
-    fired = uow.casework.fire(case, cmd.event, cmd.fields, cmd.actor, cmd.on)
+    fired = rules.fire(case, cmd.event, cmd.fields, cmd.actor, cmd.on)
     for opened in fired.opened:
         if uow.exists(opened.case.ref):
             # the case has already changed in memory: nothing of this unit of work may land
             raise WholeBatchRefused(f"case reference {opened.case.ref!r} is already registered")
-        uow.open(opened.case, opened.entry)
+        uow.open(opened.case, opened.entry, like=loaded)
     uow.record(loaded, [fired.entry])
     everything = [e for entry in [*caught_up, fired.entry] for e in entry.changes]
     return transition(cmd.ref, cmd.event, before, case.state, cmd.on, fired.entry.changes,
@@ -89,22 +88,17 @@ def fire(uow: UnitOfWork, cmd: Fire) -> Transition:
 
 
 def act_on_escalation(uow: UnitOfWork, cmd: ActOnEscalation) -> EscalationMove:
-    query = select(_ESCALATIONS.c.id, _CASES.c.ref, _ESCALATIONS.c.no).join(
-        _CASES, _CASES.c.id == _ESCALATIONS.c.case_id
-    )
-    if cmd.escalation is not None:
-        found = uow.connection.execute(query.where(_ESCALATIONS.c.id == cmd.escalation)).first()
-        missing = f"unknown escalation {escalation_id(cmd.escalation)}"
-    else:
-        found = uow.connection.execute(query.where(_CASES.c.ref == cmd.ref, _ESCALATIONS.c.no == cmd.no)).first()
-        missing = f"case {cmd.ref!r} has no escalation number {cmd.no}"
+    found = uow.locate_escalation(cmd.escalation, cmd.ref, cmd.no)  # locks the escalation's case
     if found is None:
-        raise Refused(missing)
+        if cmd.escalation is not None:
+            raise Refused(f"unknown escalation {escalation_id(cmd.escalation)}")
+        raise Refused(f"case {cmd.ref!r} has no escalation number {cmd.no}")
     esc_id, ref, no = found
     loaded = uow.case(ref)
-    caught_up = uow.casework.catch_up(loaded.case, cmd.on)
+    rules = uow.rules(loaded)
+    caught_up = rules.catch_up(loaded.case, cmd.on)
     uow.record(loaded, caught_up)
-    entry = uow.casework.act_on_escalation(loaded.case, no, cmd.action, cmd.fields, cmd.actor, cmd.on)
+    entry = rules.act_on_escalation(loaded.case, no, cmd.action, cmd.fields, cmd.actor, cmd.on)
     uow.record(loaded, [entry])
     esc = loaded.case.escalation(no)
     everything = [e for item in [*caught_up, entry] for e in item.changes]
@@ -114,7 +108,7 @@ def act_on_escalation(uow: UnitOfWork, cmd: ActOnEscalation) -> EscalationMove:
 
 def catch_up(uow: UnitOfWork, cmd: CatchUp) -> int:
     loaded = uow.case(cmd.ref)
-    entries = uow.casework.catch_up(loaded.case, cmd.as_of)
+    entries = uow.rules(loaded).catch_up(loaded.case, cmd.as_of)
     if entries:
         uow.record(loaded, entries)
     return len(entries)
@@ -126,7 +120,7 @@ def sweep_batch(uow: UnitOfWork, cmd: SweepBatch) -> SweepReport:
     report = SweepReport(cmd.as_of)
     claimed = uow.claim_due(cmd.as_of, cmd.batch_size)
     for loaded in claimed:
-        entries = uow.casework.catch_up(loaded.case, cmd.as_of)
+        entries = uow.rules(loaded).catch_up(loaded.case, cmd.as_of)
         uow.touch(loaded)  # no entries can only mean a stale next_due_on: writing the case corrects it
         if entries:
             uow.record(loaded, entries)

@@ -39,6 +39,8 @@ __all__ = [
     "notifications",
     "people",
     "people_log",
+    "policies",
+    "requests",
     "sweep_runs",
 ]
 
@@ -96,7 +98,18 @@ people_log = Table(
     _when("recorded_at"),
 )
 
-# A case: its state, key dates, people and free text. ``revision`` is the optimistic-concurrency counter.
+# Each local policy a case has run under, stored once: its settings and their content hash (``storage.policies``).
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("settings", Json(), nullable=False),
+    _when("recorded_at"),
+)
+
+# A case: its state, key dates, people and free text. ``revision`` is the optimistic-concurrency counter;
+# ``policy_id`` the local policy it runs under (the one it was opened with, until ``orderwatch policy migrate``).
 cases = Table(
     "cases",
     metadata,
@@ -116,6 +129,7 @@ cases = Table(
     Column("last_seq", Integer, nullable=False),
     Column("revision", Integer, nullable=False),
     _when("opened_at"),
+    Column("policy_id", Integer, ForeignKey("policies.id")),
 )
 
 deadlines = Table(
@@ -223,4 +237,17 @@ sweep_runs = Table(
     Column("cases", Integer, nullable=False, server_default="0"),
     Column("batches", Integer, nullable=False, server_default="0"),
     Index("ix_sweep_runs_status_as_of", "status", "as_of"),
+)
+
+# Idempotency (``storage.idempotency``): each command sent with a request id, the hash of its content and its result,
+# written in the same transaction as its effects, so a retry records nothing twice and gets the same answer.
+requests = Table(
+    "requests",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("command", String(40), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("result", Json(), nullable=False),
+    Column("actor", String(100), nullable=False),
+    _when("recorded_at"),
 )

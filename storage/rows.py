@@ -15,11 +15,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from machines.calendar import parse_date
 from machines.casework import TRACKING_KINDS
-from machines.errors import Refused
 from machines.events import consequences
 from machines.model import (
     CaseFile,
@@ -83,6 +81,7 @@ class Loaded:
     escalation_state: dict[int, tuple[Any, ...]]
     last_seq: int = 0
     new: bool = False
+    policy_id: int | None = None  # the local policy the case runs under (``storage.policies``)
 
     @classmethod
     def opened(cls, case: CaseFile) -> Loaded:
@@ -157,6 +156,7 @@ _CASE_COLUMNS = (
     "last_event_on",
     "revision",
     "last_seq",
+    "policy_id",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
 _SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
@@ -256,6 +256,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
         last_event_on,
         revision,
         last_seq,
+        policy_id,
     ) in connection.execute(_SELECT_CASES, {"ids": ids}):
         case_kind = _KINDS[kind]
         case = CaseFile(
@@ -281,6 +282,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
                 {d.id: d.status for d in case.deadlines if d.id is not None},
                 {e.no: _escalation_snapshot(e) for e in case.escalations},
                 last_seq,
+                policy_id=policy_id,
             )
         )
     return loaded
@@ -308,6 +310,7 @@ _UPDATE_CASE = (
         last_event_on=bindparam("last_event_on"),
         next_due_on=bindparam("next_due_on"),
         last_seq=bindparam("last_seq"),
+        policy_id=bindparam("policy_id"),
         revision=_CASES.c.revision + 1,
     )
 )
@@ -412,6 +415,7 @@ class Writes:
             "links": list(case.links),
             "last_event_on": case.last_event_on,
             "next_due_on": min(open_dues) if open_dues else None,
+            "policy_id": loaded.policy_id,
         }
         if loaded.new:
             row = {
@@ -425,10 +429,8 @@ class Writes:
                 "revision": 1,
                 "opened_at": now,
             }
-            try:
-                case.id = connection.execute(insert(_CASES).returning(_CASES.c.id), [row]).scalar_one()
-            except IntegrityError:
-                raise Refused(f"case reference {case.ref!r} is already registered") from None
+            # a reference taken meanwhile is an IntegrityError: the unit of work retries, and finds it taken
+            case.id = connection.execute(insert(_CASES).returning(_CASES.c.id), [row]).scalar_one()
         else:
             self.cases.append(
                 {**values, "b_id": case.id, "b_revision": case.revision, "last_seq": loaded.last_seq + len(entries)}

@@ -2,19 +2,26 @@
 state, their log entries and their consequences together — or nothing at all.
 
 Taking a case first (DESIGN "Consistency"): on PostgreSQL ``SELECT … FOR UPDATE`` on the case row (the sweep claims
-with ``SKIP LOCKED``); on SQLite the transaction begins ``IMMEDIATE`` (``storage.db``), holding the database's write
-lock before its first read. The writes still carry a version check; a conflict is retried from a fresh read.
+with ``SKIP LOCKED``; an escalation is found by a statement that locks its case; a reference not yet in use is
+reserved with an advisory lock before it is looked up); on SQLite the transaction begins ``IMMEDIATE``
+(``storage.db``), holding the database's write lock before its first read. Every read of a unit of work comes after
+its lock, so what it reads cannot change before it writes. The writes still carry a version check.
+
+A lost race — a version conflict, an integrity error, a serialization failure or deadlock, SQLite busy, a dropped
+connection — is retried from a fresh read; one that retrying does not settle is refused (``Busy``: nothing changed).
+Anything else becomes a ``Fault`` with a correlation id; its detail goes to the local fault log, never further.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from machines.casework import Casework
@@ -22,16 +29,30 @@ from machines.errors import Refused
 from machines.events import DomainEvent
 from machines.model import CaseFile, LogEntry, Person
 from machines.policy import Policy
-from storage.db import WRITE
+from storage.db import EXCLUSIVE, WRITE
+from storage.errors import Busy, Fault, Unavailable, record_fault
 from storage.models import cases as _CASES
+from storage.models import escalations as _ESCALATIONS
+from storage.policies import PolicyBook
 from storage.rows import Conflict, Loaded, Writes, load_cases, load_people
 
-__all__ = ["Directory", "UnitOfWork", "transaction"]
+__all__ = ["HOOKS", "Directory", "UnitOfWork", "transaction"]
 
 T = TypeVar("T")
-_RETRIES = 6
-# PostgreSQL: serialization failure, deadlock detected — the transaction lost a race and may simply run again
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+_RETRIES = 8
+# PostgreSQL: serialization failure, deadlock detected, lock not available — the transaction lost a race and may
+# simply run again
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+# Test hooks: each is called at named points of a unit of work with the references concerned — "locked" once the
+# cases are locked and before they are read. The consistency tests pause a transaction there (a barrier) to force an
+# interleaving; nothing else registers one.
+Hook = Callable[[str, Sequence[str]], None]
+HOOKS: list[Hook] = []
+
+
+def _hook(point: str, refs: Sequence[str]) -> None:
+    for hook in HOOKS:
+        hook(point, refs)
 
 
 class Directory:
@@ -57,12 +78,15 @@ class Directory:
 class UnitOfWork:
     """The cases one transaction has taken, the log entries and domain events it adds, written on ``flush``."""
 
-    def __init__(self, connection: Connection, policy: Policy, *, now: datetime, source: str | None) -> None:
+    def __init__(self, connection: Connection, policy: Policy, *, now: datetime, source: str | None,
+                 policies: PolicyBook | None = None) -> None:  # fmt: skip
         self.connection = connection
         self.now = now
         self.source = source  # the flow run that carried the work, if any (stamped on the log)
         self.people = Directory(connection)
-        self.casework = Casework(policy, self.people)
+        self.policies = policies if policies is not None else PolicyBook(policy)
+        self.casework = Casework(self.policies.current, self.people)  # the policy in force: for new cases
+        self._rules: dict[int, Casework] = {}
         self.events: list[DomainEvent] = []
         self._locks = connection.dialect.name == "postgresql"
         self._cases: dict[str, Loaded] = {}
@@ -89,6 +113,7 @@ class UnitOfWork:
         if self._locks:
             query = query.with_for_update()  # in id order: two transactions lock shared cases in the same order
         ids = list(self.connection.scalars(query))
+        _hook("locked", wanted)
         self._adopt(load_cases(self.connection, ids, complete=False))
 
     def claim_due(self, as_of: date, limit: int) -> list[Loaded]:
@@ -101,27 +126,73 @@ class UnitOfWork:
             .limit(limit)
         )
         if self._locks:
-            query = query.with_for_update(skip_locked=True)
-        loaded = load_cases(self.connection, list(self.connection.scalars(query)), complete=False)
+            query = query.with_for_update(of=_CASES, skip_locked=True)
+        ids = list(self.connection.scalars(query))
+        _hook("locked", [])
+        loaded = load_cases(self.connection, ids, complete=False)
         self._adopt(loaded)
         return loaded
+
+    def locate_escalation(self, escalation: int | None = None, ref: str | None = None,
+                          no: int | None = None) -> tuple[int, str, int] | None:  # fmt: skip
+        """An escalation's id, case reference and number (by id, or by case and number), its case locked by the
+        same statement (PostgreSQL ``FOR UPDATE OF cases``), so nothing read after it can change first."""
+        query = select(_ESCALATIONS.c.id, _CASES.c.ref, _ESCALATIONS.c.no).join(
+            _CASES, _CASES.c.id == _ESCALATIONS.c.case_id
+        )
+        if escalation is not None:
+            query = query.where(_ESCALATIONS.c.id == escalation)
+        else:
+            query = query.where(_CASES.c.ref == ref, _ESCALATIONS.c.no == no)
+        if self._locks:
+            query = query.with_for_update(of=_CASES)
+        found = self.connection.execute(query).first()
+        return None if found is None else (found[0], found[1], found[2])
+
+    def rules(self, loaded: Loaded) -> Casework:
+        """The casework under the policy the case records (the one in force, for a case that records none)."""
+        if loaded.policy_id is None:
+            return self.casework
+        rules = self._rules.get(loaded.policy_id)
+        if rules is None:
+            policy = self.policies.get(self.connection, loaded.policy_id)
+            rules = self._rules[loaded.policy_id] = (
+                self.casework if policy is self.policies.current else Casework(policy, self.people)
+            )
+        return rules
 
     def _adopt(self, loaded: Iterable[Loaded]) -> None:
         for item in loaded:
             self._cases[item.case.ref] = item
 
+    def reserve(self, what: str, key: str) -> None:
+        """Lock a name not yet in use — a case reference, a user name — to the end of the transaction (PostgreSQL:
+        an advisory lock; SQLite's write lock already covers it), so that what is read about it next cannot change
+        before this transaction writes: two registrations of one reference queue, the second finds the first."""
+        if self._locks:
+            self.connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{what}:{key}"}
+            )
+
     def exists(self, ref: str) -> bool:
+        """Is the reference in use? Asked under a lock on the reference itself (``reserve``)."""
         if ref in self._cases:
             return True
+        self.reserve("case", ref)
         return self.connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
 
     # -- recording what happened -----------------------------------------------------------------------------------
 
-    def open(self, case: CaseFile, entry: LogEntry) -> Loaded:
-        """A new case with its first log entry; refuses a reference already in use."""
+    def open(self, case: CaseFile, entry: LogEntry, *, like: Loaded | None = None) -> Loaded:
+        """A new case with its first log entry; refuses a reference already in use. It runs under the policy in
+        force — or, opened by an event on another case (``like``), under that case's policy, which opened it."""
         if self.exists(case.ref):
             raise Refused(f"case reference {case.ref!r} is already registered")
         loaded = self._cases[case.ref] = Loaded.opened(case)
+        if like is not None and like.policy_id is not None:
+            loaded.policy_id = like.policy_id
+        else:
+            loaded.policy_id = self.policies.current_id(self.connection, self.now)
         self.record(loaded, [entry])
         return loaded
 
@@ -152,36 +223,61 @@ class UnitOfWork:
 
 
 @contextmanager
-def _begun(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def _begun(engine: Engine, *, write: bool | str) -> Iterator[Connection]:
     connection = engine.connect()
     try:
         if write:
-            connection = connection.execution_options(**{WRITE: True})
+            connection = connection.execution_options(**{WRITE: EXCLUSIVE if write == EXCLUSIVE else True})
         with connection.begin():
             yield connection
     finally:
         connection.close()
 
 
-def _retryable(exc: Exception) -> bool:
+_RACE, _GONE, _FAULT = "lost a race", "database unavailable", "fault"
+
+
+def _kind(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_TRIGGER":
+        return _FAULT  # a trigger said no (the append-only event log): not a race, retrying cannot help
     if isinstance(exc, (Conflict, IntegrityError)):
-        return True
-    if isinstance(exc, OperationalError) and "locked" in str(exc.orig):  # SQLite: busy past the timeout
-        return True
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+        return _RACE
+    if isinstance(exc, DBAPIError):
+        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            return _RACE
+        message = str(exc.orig).lower()
+        sqlite = exc.orig is not None and type(exc.orig).__module__.startswith("sqlite3")
+        if sqlite and isinstance(exc, OperationalError) and ("locked" in message or "busy" in message):
+            return _RACE
+        if exc.connection_invalidated or (isinstance(exc, OperationalError) and not sqlite):
+            return _GONE  # the connection dropped or could not be made; a retry gets a new one
+        if sqlite and ("unable to open" in message or "disk i/o" in message):
+            return _GONE
+    return _FAULT
 
 
-def transaction(engine: Engine, operation: Callable[[Connection], T], *, write: bool = True) -> T:
-    """Run ``operation`` in one transaction, committed when it returns; a lost race (conflict, integrity error,
-    serialization failure, a busy database) rolls back and runs it again from a fresh read."""
+def transaction(engine: Engine, operation: Callable[[Connection], T], *, write: bool | str = True) -> T:
+    """Run ``operation`` in one transaction, committed when it returns. A lost race (conflict, integrity error,
+    serialization failure, deadlock, a busy database) or a dropped connection rolls back and runs it again from a
+    fresh read; when retrying does not settle a race, ``Busy`` (a refusal: nothing changed). Any other error
+    becomes a ``Fault`` (``Unavailable`` for a database that cannot be reached) whose message is generic, its detail
+    logged locally under a correlation id: database errors can quote personal data back."""
     for attempt in range(_RETRIES):
         try:
             with _begun(engine, write=write) as connection:
                 return operation(connection)
-        except Refused:
+        except (Refused, Fault):
             raise
         except Exception as exc:
-            if not _retryable(exc) or attempt == _RETRIES - 1:
-                raise
-            time.sleep(0.01 * 2**attempt)  # back off a little: the other transaction is finishing
+            kind = _kind(exc)
+            if kind != _FAULT and attempt < _RETRIES - 1:
+                # back off, with jitter so that racers do not meet again: the other transaction is finishing
+                time.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+                continue
+            correlation_id = record_fault(exc, f"{kind}, after {attempt + 1} attempt(s)")
+            if kind == _RACE:
+                raise Busy(correlation_id) from None
+            if kind == _GONE:
+                raise Unavailable(correlation_id) from None
+            raise Fault(correlation_id) from None
     raise RuntimeError("unreachable")  # the loop returns or raises

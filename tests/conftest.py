@@ -22,6 +22,7 @@ from storage.casebook import Casebook
 from storage.commands import AddPerson
 from storage.db import make_engine, upgrade
 from storage.models import metadata
+from tests.forker import Zygote
 
 # Temporary folders of this checkout's own: pytest's default (/tmp/pytest-of-<user>/) is shared by everyone's test
 # sessions on the machine, and each session deletes all but the newest three there — end-to-end stacks had their
@@ -57,6 +58,40 @@ def _pg_admin_engine() -> sa.Engine:
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL at {PG_URL} is unreachable ({exc.orig}); the storage tests need it, never skip it")
     return engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fault_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The local fault log (storage.errors) goes to a temporary folder, not the checkout's var/log."""
+    path = tmp_path_factory.mktemp("faults") / "log"
+    before = os.environ.get("ORDERWATCH_LOG_DIR")
+    os.environ["ORDERWATCH_LOG_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("ORDERWATCH_LOG_DIR", None)
+    else:
+        os.environ["ORDERWATCH_LOG_DIR"] = before
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A new, empty schema on the real PostgreSQL (nothing migrated), dropped afterwards."""
+    admin = _pg_admin_engine()
+    schema = f"ow_fresh_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as c:
+        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as c:
+        c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
+    """Real ``orderwatch`` processes, forked from one that has imported orderwatch (tests/forker.py)."""
+    z = Zygote(tmp_path_factory.mktemp("children"))
+    yield z
+    z.close()
 
 
 @pytest.fixture(scope="session")
