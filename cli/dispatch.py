@@ -116,9 +116,10 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "cp-iso": _register_cp_iso,
     "fire": _fire,
     "sweep": _sweep,
-    "show": lambda book, args: book.show(args.ref, _reader(args.actor)),
+    "show": lambda book, args: book.show(args.ref, _reader(args.actor), clock.today()),
     "history": lambda book, args: book.history(args.ref, _reader(args.actor)),
     "worklist": _worklist,
     "escalations": lambda book, args: book.escalations(open_only=args.open),
+    "notifications": lambda book, args: book.notifications(args.recipient),
     "replay": _replay,
 }

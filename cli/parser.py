@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     esc = sub.add_parser("escalations", parents=[common], help="escalations")
     esc.add_argument("--open", action="store_true", help="only those not yet resolved")
 
+    notes = sub.add_parser("notifications", parents=[common], help="who has been told what (the outbox)")
+    notes.add_argument("--recipient", metavar="USER", help="only this person's")
+
     diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
     diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])
     diagram.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
