@@ -242,8 +242,10 @@ class Casework:
         return entries
 
     def pass_deadline(self, case: CaseFile, d: Deadline) -> LogEntry:
-        """An open deadline's date has passed: it is missed (or, for a timer, it fires), the day after."""
-        on = d.due_on + timedelta(days=1)
+        """An open deadline's date has passed: it is missed (or, for a timer, it fires), the day after — or, for one
+        armed with its date already past (a summary marking the plan to follow after the first CIN meeting was held),
+        on the day it was armed, so the log stays in date order."""
+        on = max(d.due_on + timedelta(days=1), d.armed_on)
         changes = _Changes(case, on)
         payload: dict[str, Any] = {"deadline": d.kind, "due_on": d.due_on}
         if d.escalation_no is not None:
