@@ -1,4 +1,4 @@
-"""Keep the README's machine diagrams equal to what the code draws: ``python -m cli.readme`` rewrites them."""
+"""Keep the README's machine diagrams and the trace's counts equal to the code: ``python -m cli.readme`` rewrites them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,24 @@ from pathlib import Path
 
 from cli.diagrams import MACHINES, render
 
-__all__ = ["README", "diagram_blocks", "with_current_diagrams"]
+__all__ = ["README", "diagram_blocks", "trace_block", "with_current_diagrams", "with_current_trace"]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"(<!-- diagram:(?P<name>[a-z-]+) -->\n```mermaid\n)(?P<body>.*?)(\n```\n<!-- /diagram -->)", re.S)
+
+
+TRACE_BLOCK = re.compile(r"(<!-- trace:counts -->\n)(?P<body>.*?)(<!-- /trace -->)", re.S)
+
+
+def trace_block(text: str) -> str | None:
+    found = TRACE_BLOCK.search(text)
+    return None if found is None else found["body"]
+
+
+def with_current_trace(text: str) -> str:
+    from cli.trace import counts_block, load
+
+    return TRACE_BLOCK.sub(lambda m: m.group(1) + counts_block(load()) + m.group(3), text)
 
 
 def diagram_blocks(text: str) -> dict[str, str]:
@@ -27,4 +41,4 @@ if __name__ == "__main__":
     missing = set(MACHINES) - set(diagram_blocks(text))
     if missing:
         sys.exit(f"README.md lacks diagram blocks for: {', '.join(sorted(missing))}")
-    README.write_text(with_current_diagrams(text), encoding="utf-8")
+    README.write_text(with_current_trace(with_current_diagrams(text)), encoding="utf-8")

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from storage.casebook import Casebook
+from storage.db import make_engine
+from tests.conftest import FIXED_NOW, Cli
 from tests.test_refusals import ALL_CRITERIA, ANSWERS, SO, assert_refused, build_cp, build_so, fire
 from tests.test_scenarios_so import case, deadline, escalations, ok, open_kinds
 
@@ -229,3 +231,24 @@ def test_the_safeguarding_unit_manager_hears_of_a_missed_allocation_and_may_allo
         ("escalation", "sum1")]  # fmt: skip
     assert ok(cli, *fire(SO, "allocate_iro", "sum1", "2026-01-26", "iro=iro1"))["to"] == "awaiting_first_cin"
     assert {"user": "sum1", "role": "safeguarding_unit_manager", "manager": "hos1"} in ok(cli, "people", "list")
+
+
+# -- the summary's record, and the procedure version ----------------------------------------------------------------
+
+
+def test_the_case_summary_carries_the_order_date_and_expiry(cli: Cli, db_url: str) -> None:
+    build_so("registered")(cli)
+    ok(cli, *fire(SO, "record_case_summary", "sw1", "2026-01-20", "other_orders=SGO", "court_wording=contact",
+                  "plan=sw1: weekly visits"))  # fmt: skip
+    engine = make_engine(db_url)
+    summary = Casebook(engine, clock=lambda: FIXED_NOW).load(SO).details["case_summary"]
+    engine.dispose()
+    # seed: "The date the Order was made and its planned expiry date" (copied from the case, not typed again)
+    assert (summary["order_date"], summary["expiry"], summary["other_orders"]) == ("2026-01-15", "2027-01-14", "SGO")
+
+
+def test_every_case_records_the_procedure_version(cli: Cli) -> None:
+    build_so("registered")(cli)
+    assert case(cli)["version"] == "wirral-so-2022.03"  # "This chapter was added in March 2022"
+    build_cp("iso_granted")(cli)
+    assert case(cli, "CP-1")["version"] == "bradford-cp-iso-1"
