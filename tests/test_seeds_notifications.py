@@ -169,3 +169,12 @@ def test_the_migration_gives_earlier_notices_their_keys(backend: str, tmp_path: 
             with admin.begin() as c:
                 c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_an_escalation_taken_up_by_hand_reaches_the_next_level(cli: Cli) -> None:
+    build_so("quality_escalated")(cli)  # quality_check_failed raised to the team manager (tm1) on Tue 02-10
+    (esc,) = [e for e in ok(cli, "escalations") if e["reason"] == "quality_check_failed"]
+    ok(cli, "fire", esc["id"], "escalate", "--actor", "tm1", "--on", "2026-02-12", "--set", "note=needs HoS")
+    (told,) = [n for n in notices(cli, "--recipient", "hos1") if n["escalation"] == esc["id"]]
+    # resolve within 10 WD of Thu 02-12: 13 (1), 16-20 (6), 23-26 (10)
+    assert told["key"].endswith(":L2:hos1") and "Resolve by 2026-02-26." in told["body"]
