@@ -43,13 +43,15 @@ SWEEP_DAY = date(2027, 3, 1)  # as_of of every benchmark sweep
 NOW = datetime(2027, 3, 1, 6, 30, tzinfo=UTC)
 VAR = Path(os.environ.get("ORDERWATCH_BENCH_DIR", "var/bench"))
 TABLES = ("cases", "deadlines", "escalations", "events")
+CRITERIA = "started_timely,plan_smart,family_life_impact,la_commitment"  # the quality check's four criteria
 PEOPLE = [
     ("hos", "head_of_service", None),
     ("tm", "team_manager", "hos"),
     ("sw", "social_worker", "tm"),
     ("irom", "iro_manager", "hos"),
     ("iro", "iro", "irom"),
-    ("su", "safeguarding_unit", None),
+    ("sum", "safeguarding_unit_manager", "hos"),
+    ("su", "safeguarding_unit", "sum"),
     ("legal", "legal", None),
     ("cpctm", "cpc_team_manager", "hos"),
     ("cpc", "cpc", "cpctm"),
@@ -97,9 +99,9 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
                                     social_worker="sw"), "sw", d("2026-12-02"))  # fmt: skip
     _fire(book, "T-SO-ACTIVE", [
         ("allocate_iro", "su", "2026-12-03", {"iro": "iro"}),
-        ("record_case_summary", "sw", "2026-12-04", {"other_orders": "none", "court_wording": "w", "plan": "p"}),
+        ("record_case_summary", "sw", "2026-12-04", {"other_orders": "none", "court_wording": "w", "plan": "sw: visits"}),
         ("record_first_cin_meeting", "sw", "2026-12-10", {}),
-        ("pass_quality_check", "iro", "2026-12-15", {}),
+        ("pass_quality_check", "iro", "2026-12-15", {"criteria_met": CRITERIA}),
     ])  # fmt: skip
     # active: a CP+ISO case running concurrently, review and midway discussion after the sweep day
     _register(book, CpIsoRegistration("T-CP-ACTIVE", "CHILD-T2", d("2027-02-01"), d("2027-06-20"),
@@ -107,7 +109,8 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
                                            final_hearing=d("2027-07-20"), social_worker="sw"), "sw", d("2027-02-01"))  # fmt: skip
     _fire(book, "T-CP-ACTIVE", [
         ("inform_cpc", "sw", "2027-02-01", {}),
-        ("hold_three_way_discussion", "cpc", "2027-02-03", {"decision": "concurrent", "case_note": "CN-1"}),
+        ("hold_three_way_discussion", "cpc", "2027-02-03", {"decision": "concurrent", "case_note": "CN-1",
+                                                          "participants": "sw,tm"}),
     ])  # fmt: skip
     # due: no IRO allocated in time (missed: an escalation to the Safeguarding Unit)
     _register(book, SORegistration("T-SO-NOIRO", "CHILD-T3", d("2027-02-18"), notified_on=d("2027-02-19"),
@@ -117,9 +120,9 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
                                     social_worker="sw"), "sw", d("2026-05-01"))  # fmt: skip
     _fire(book, "T-SO-URGENT", [
         ("allocate_iro", "su", "2026-05-04", {"iro": "iro"}),
-        ("record_case_summary", "sw", "2026-05-05", {"other_orders": "none", "court_wording": "w", "plan": "p"}),
+        ("record_case_summary", "sw", "2026-05-05", {"other_orders": "none", "court_wording": "w", "plan": "sw: visits"}),
         ("record_first_cin_meeting", "sw", "2026-05-12", {}),
-        ("pass_quality_check", "iro", "2026-05-18", {}),
+        ("pass_quality_check", "iro", "2026-05-18", {"criteria_met": CRITERIA}),
         ("schedule_review", "iro", "2027-01-04", {"review_on": "2027-01-20"}),
         ("hold_review", "iro", "2027-02-13", {"outcome": "inconclusive"}),
         ("issue_minutes", "iro", "2027-02-20", {"distribution": "sw,iro,tm,hos"}),
@@ -129,13 +132,13 @@ def make_templates(book: Casebook) -> dict[str, list[str]]:
                                     social_worker="sw"), "sw", d("2026-03-02"))  # fmt: skip
     _fire(book, "T-SO-EXPIRY", [
         ("allocate_iro", "su", "2026-03-03", {"iro": "iro"}),
-        ("record_case_summary", "sw", "2026-03-04", {"other_orders": "none", "court_wording": "w", "plan": "p"}),
+        ("record_case_summary", "sw", "2026-03-04", {"other_orders": "none", "court_wording": "w", "plan": "sw: visits"}),
         ("record_first_cin_meeting", "sw", "2026-03-10", {}),
-        ("pass_quality_check", "iro", "2026-03-16", {}),
+        ("pass_quality_check", "iro", "2026-03-16", {"criteria_met": CRITERIA}),
         ("schedule_review", "iro", "2026-10-01", {"review_on": "2026-11-02"}),
         ("hold_review", "iro", "2026-11-02", {"outcome": "step_down"}),
         ("issue_minutes", "iro", "2026-11-09", {"distribution": "sw,iro,tm,hos"}),
-        ("decide_step_down", "hos", "2026-11-16", {}),
+        ("decide_step_down", "hos", "2026-11-16", {"team_manager": "tm"}),
     ])  # fmt: skip
     # due: the CPC not told of an ISO in time (missed)
     _register(book, CpIsoRegistration("T-CP-NOTOLD", "CHILD-T6", d("2027-02-24"), d("2027-05-20"),

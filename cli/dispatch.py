@@ -140,26 +140,17 @@ def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
 
-def _notifications(book: Casebook, args: argparse.Namespace) -> Any:
-    from dataclasses import asdict
-
-    from storage.operations import Operations
-
-    found = Operations(book.engine, clock=clock.now).notifications(recipient=args.recipient)
-    return [{**asdict(n), "created_at": n.created_at.isoformat(timespec="seconds")} for n in found]
-
-
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
     "cp-iso": _register_cp_iso,
     "fire": _fire,
     "sweep": _sweep,
-    "show": lambda book, args: book.show(args.ref, _reader(args.actor)),
+    "show": lambda book, args: book.show(args.ref, _reader(args.actor), clock.today()),
     "history": lambda book, args: book.history(args.ref, _reader(args.actor)),
     "worklist": _worklist,
     "escalations": lambda book, args: book.escalations(open_only=args.open),
+    "notifications": lambda book, args: book.notifications(args.recipient),
     "replay": _replay,
-    "notifications": _notifications,
     "policy": _policy,
 }

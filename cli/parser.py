@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     esc = sub.add_parser("escalations", parents=[common], help="escalations")
     esc.add_argument("--open", action="store_true", help="only those not yet resolved")
 
+    notes = sub.add_parser(
+        "notifications", parents=[common], help="who has been told what: the outbox (notices, escalations, alarms)"
+    )
+    notes.add_argument("--recipient", metavar="USER", help="only this person's")
+
     diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
     diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])
     diagram.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
@@ -170,8 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="also load the demo caseload")
     up.add_argument("--port", type=int, default=4200)
 
-    notes = sub.add_parser("notifications", parents=[common], help="escalations raised to people, operators' alarms")
-    notes.add_argument("--recipient", metavar="USER", help="only this person's")
     sub.add_parser("status", parents=[common], help="is all well? exit 1, one line per problem, when not")
     sub.add_parser("env", help='export lines for a new shell: eval "$(.venv/bin/orderwatch env)"')
     worker = sub.add_parser("worker", parents=[common], help="a Prefect worker for the pool (catches up first)")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import sys
 import time
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,117 +23,25 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, func, select
 
+from cli.simulate_behaviour import Behaviour, Response, Staff, staff_for
+from cli.simulate_report import replay_check, statistics
 from machines.calendar import add_months, extension_limit
 from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, Deadline, Role
 from machines.policy import Policy
 from machines.procedures import PROCEDURES, RULES
-from machines.supervision_order import FIVE_QUESTIONS, SORegistration
+from machines.supervision_order import FIVE_QUESTIONS, QUALITY_CRITERIA, SORegistration
 from storage import models as tables
 from storage.casebook import Casebook
 from storage.commands import ActOnEscalation, AddPerson, Command, Fire, Register
 
 __all__ = ["Behaviour", "Response", "SimulationResult", "simulate"]
 
-
-# -- how people respond: the configurable distributions ---------------------------------------------------------------
-
-
-class Response(BaseModel):
-    """How one role answers its work: on time (a uniform day up to the due date), late (an exponential delay past
-    it, mean ``late_days_mean``), or never (the rest)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    on_time: float = Field(default=0.85, ge=0, le=1)
-    late: float = Field(default=0.12, ge=0, le=1)
-    late_days_mean: float = Field(default=7.0, gt=0)
-
-    @model_validator(mode="after")
-    def _shares(self) -> Response:
-        if self.on_time + self.late > 1:
-            raise ValueError("on_time + late must not exceed 1 (the rest never act)")
-        return self
-
-
-class Behaviour(BaseModel):
-    """The simulated authority: who responds how, and how decisions fall. Defaults are plausible, not data."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    so_share: float = Field(default=0.4, ge=0, le=1)  # of the cases opened, the share that are Supervision Orders
-    default: Response = Response()
-    roles: dict[Role, Response] = {
-        Role.LEGAL: Response(on_time=0.9, late=0.1),  # the court's timetable mostly holds
-        Role.HEAD_OF_SERVICE: Response(on_time=0.8, late=0.17),
-    }
-    quality_check_fails: float = 0.1
-    review_outcomes: dict[str, float] = {"step_down": 0.5, "extend": 0.3, "inconclusive": 0.2}
-    reconvened_outcomes: dict[str, float] = {"step_down": 0.6, "extend": 0.4}
-    seek_extension: float = 0.4  # the Head of Service's decision after the minutes
-    gateway_approves: float = 0.8
-    court_extends: float = 0.75
-    three_way_step_down: float = 0.4
-    midway_step_down: float = 0.15
-    review_ends_plan: dict[str, float] = {"step_down_proposed": 0.7, "concurrent": 0.35}
-    final_hearing_outcomes: dict[str, float] = {
-        "supervision_order": 0.3,
-        "care_order": 0.3,
-        "no_order": 0.3,
-        "other": 0.1,
-    }
-    disagreement: float = 0.08  # share of CP+ISO cases with a professional disagreement
-    discharge: float = 0.02  # share of SO cases the court discharges early
-
-    def response(self, role: Role) -> Response:
-        return self.roles.get(role, self.default)
-
-    @classmethod
-    def from_toml(cls, path: Path) -> Behaviour:
-        """Top-level keys as the fields above; ``[default]`` and ``[roles.<role>]`` tables for responses."""
-        with path.open("rb") as fh:
-            return cls.model_validate(tomllib.load(fh))
-
-
-# -- the people of a simulated authority ------------------------------------------------------------------------------
-
-
-@dataclass
-class Staff:
-    """Generated users by role, and who manages whom (so escalations reach a real person)."""
-
-    by_role: dict[Role, list[str]] = field(default_factory=lambda: defaultdict(list))
-    manager: dict[str, str | None] = field(default_factory=dict)
-
-    def add(self, role: Role, n: int, managers: list[str] | None = None) -> None:
-        for i in range(n):
-            user = f"sim.{role.value}.{i + 1:04d}"
-            self.by_role[role].append(user)
-            self.manager[user] = managers[i % len(managers)] if managers else None
-
-    def pick(self, role: Role, key: int) -> str:
-        people = self.by_role[role]
-        return people[key % len(people)]
-
-
-def _staff_for(cases: int) -> Staff:
-    """Roughly an English authority's ratios: ~25 children per social worker, ~60 per IRO."""
-    staff = Staff()
-    staff.add(Role.HEAD_OF_SERVICE, max(1, cases // 5000))
-    hos = staff.by_role[Role.HEAD_OF_SERVICE]
-    staff.add(Role.TEAM_MANAGER, max(1, cases // 150), hos)
-    staff.add(Role.SOCIAL_WORKER, max(2, cases // 25), staff.by_role[Role.TEAM_MANAGER])
-    staff.add(Role.IRO_MANAGER, max(1, cases // 500), hos)
-    staff.add(Role.IRO, max(2, cases // 60), staff.by_role[Role.IRO_MANAGER])
-    staff.add(Role.CPC_TEAM_MANAGER, max(1, cases // 500), hos)
-    staff.add(Role.CPC, max(2, cases // 60), staff.by_role[Role.CPC_TEAM_MANAGER])
-    staff.add(Role.SAFEGUARDING_UNIT, max(1, cases // 2000))
-    staff.add(Role.LEGAL, max(1, cases // 1000))
-    return staff
+TO_FOLLOW = "to_follow"
+TASKS = "social worker: weekly home visits; Family Hub: parenting course"
 
 
 # -- the simulation ------------------------------------------------------------------------------------------------
@@ -162,9 +69,11 @@ class _World:
     plans: dict[date, list[Command]] = field(default_factory=lambda: defaultdict(list))
     planned: dict[str, set[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(set))
     index: dict[str, int] = field(default_factory=dict)  # case ref -> a stable number (to pick its people)
+    issued: dict[str, date] = field(default_factory=dict)  # CP+ISO: the issue date, known to the social worker
     refused: Counter[str] = field(default_factory=Counter)
     acts: int = 0
     never: int = 0
+    late_reviews: int = 0
 
     # -- drawing ---------------------------------------------------------------------------------------------------
 
@@ -233,6 +142,8 @@ class _World:
             next_review = add_months(icpc, 3) - timedelta(days=self.rng.randint(0, 10))
         issued = on - timedelta(days=self.rng.randint(0, 21))
         final = issued + timedelta(days=self.rng.randint(140, 215))  # some run past the 26-week date
+        known = self.chance(self.behaviour.issued_at_registration)  # else the SW tells the CPC with inform_cpc
+        self.issued[ref] = issued
         creg = CpIsoRegistration(
             ref,
             child,
@@ -240,7 +151,7 @@ class _World:
             next_review,
             last_review=last_review,
             icpc=icpc,
-            issued=issued,
+            issued=issued if known else None,
             cmh=issued + timedelta(days=self.rng.randint(12, 20)),
             irh=issued + timedelta(days=self.rng.randint(100, 130)),
             final_hearing=final,
@@ -268,6 +179,13 @@ class _World:
         if case.state == "extension_pending" and ("court", case.dates["expiry"]) not in seen:
             seen.add(("court", case.dates["expiry"]))
             self._court_decides(case, today)
+        last_contact = case.dates.get("last_guardian_contact", case.dates.get("iso_date"))
+        if case.kind is CaseKind.CP_ISO and ("contact", last_contact) not in seen:
+            seen.add(("contact", last_contact))  # the CPC and the Guardian keep in touch (§3, rev.)
+            on = max(today, last_contact or today) + timedelta(
+                days=self.rng.randint(*self.behaviour.guardian_contact_days)
+            )
+            self.plan(on, _fire(case.ref, "record_guardian_contact", self.person(case, Role.CPC), on))
 
     def _once_per_case(self, case: CaseFile, today: date) -> None:
         if case.kind is CaseKind.CP_ISO and self.chance(self.behaviour.disagreement):
@@ -297,47 +215,61 @@ class _World:
             case "iro_allocation":
                 act("allocate_iro", Role.SAFEGUARDING_UNIT, {"iro": self.person(case, Role.IRO)})
             case "case_summary":
+                plan = TO_FOLLOW if self.chance(b.plan_to_follow) else TASKS
                 act("record_case_summary", Role.SOCIAL_WORKER,
-                    {"other_orders": "none", "court_wording": "as sealed", "plan": "to follow first CIN"})  # fmt: skip
+                    {"other_orders": "none", "court_wording": "as sealed", "plan": plan})  # fmt: skip
             case "first_cin_meeting":
                 act("record_first_cin_meeting", Role.SOCIAL_WORKER)
+            case "support_plan":
+                act("record_support_plan", Role.SOCIAL_WORKER, {"plan": TASKS})
             case "quality_check":
                 if self.chance(b.quality_check_fails):
-                    act("fail_quality_check", Role.IRO, {"findings": "plan actions are not SMART"})
+                    act("fail_quality_check", Role.IRO,
+                        {"criteria_not_met": "plan_smart", "findings": "plan actions are not SMART"})  # fmt: skip
                 else:
-                    act("pass_quality_check", Role.IRO)
+                    act("pass_quality_check", Role.IRO, {"criteria_met": ",".join(QUALITY_CRITERIA)})
             case "management_response":
                 act("confirm_remedial_action", Role.TEAM_MANAGER, {"note": "actions re-agreed"})
             case "month9_review":
                 if case.state == "plan_in_progress":
-                    # scheduled a few weeks ahead, for a day no later than the limit; held that day, or late
-                    review_on = min(on, d.due_on)
-                    scheduled = max(today + timedelta(days=1), review_on - timedelta(days=self.rng.randint(7, 40)))
-                    act("schedule_review", Role.IRO, {"review_on": review_on.isoformat()}, scheduled)
-                    act("hold_review", Role.IRO, {"outcome": self.choose(b.review_outcomes)}, max(on, scheduled))
-            case "minutes":
+                    self._review(case, d, today, on)
+            case "minutes" | "reconvened_minutes":
                 people = {self.person(case, r) for r in (Role.SOCIAL_WORKER, Role.IRO, Role.TEAM_MANAGER)}
                 distribution = ",".join(sorted(people | {self.staff.pick(Role.HEAD_OF_SERVICE, 0)}))
-                act("issue_minutes", Role.IRO, {"distribution": distribution})
+                held = case.dates["review_held_on" if d.kind == "minutes" else "reconvened_on"]
+                fields = {"distribution": distribution, "meeting_on": held.isoformat()}
+                if self.chance(b.agenda_partly_covered):
+                    fields["agenda"] = self.policy.review_agenda[0]
+                act("issue_minutes", Role.IRO, fields)
             case "progress_check":
                 act("record_progress", Role.SOCIAL_WORKER)
             case "reconvene":
                 act("hold_reconvened_review", Role.IRO,
                     {"outcome": self.choose(b.reconvened_outcomes), "hos_attended": "true"})  # fmt: skip
             case "hos_decision":
+                with_tm = {"team_manager": self.person(case, Role.TEAM_MANAGER)}  # decided with the TM (rev.)
                 if self.chance(b.seek_extension):
-                    act("decide_seek_extension", Role.HEAD_OF_SERVICE, {q: "recorded" for q in FIVE_QUESTIONS})
+                    act("decide_seek_extension", Role.HEAD_OF_SERVICE,
+                        {**with_tm, **{q: "recorded" for q in FIVE_QUESTIONS}})  # fmt: skip
                 else:
-                    act("decide_step_down", Role.HEAD_OF_SERVICE)
+                    act("decide_step_down", Role.HEAD_OF_SERVICE, with_tm)
             case "legal_gateway":
                 act("approve_application" if self.chance(b.gateway_approves) else "decline_application", Role.LEGAL)
             case "application_filing":
                 act("file_application", Role.LEGAL)
             case "inform_cpc":
-                act("inform_cpc", Role.SOCIAL_WORKER)
+                act(
+                    "inform_cpc",
+                    Role.SOCIAL_WORKER,
+                    {"issued": self.issued.get(ref, case.dates["iso_date"]).isoformat()},
+                )
             case "three_way_discussion":
                 decision = "step_down" if self.chance(b.three_way_step_down) else "concurrent"
-                act("hold_three_way_discussion", Role.CPC, {"decision": decision, "case_note": f"CN-{ref}"})
+                present = [self.person(case, Role.SOCIAL_WORKER)]
+                if not self.chance(b.three_way_without_tm):
+                    present.append(self.person(case, Role.TEAM_MANAGER))
+                act("hold_three_way_discussion", Role.CPC,
+                    {"decision": decision, "case_note": f"CN-{ref}", "participants": ",".join(present)})  # fmt: skip
             case "single_assessment":
                 act("complete_single_assessment", Role.SOCIAL_WORKER)
             case "midway_discussion":
@@ -347,13 +279,38 @@ class _World:
                 act("invite_guardian", Role.CPC)
             case "cp_review":
                 held = max(on, d.due_on) if on >= d.due_on - timedelta(days=3) else d.due_on  # held on its day
+                minuted = {"concurrency_minuted": "true" if self.chance(b.concurrency_minuted) else "false"}
                 if self.chance(b.review_ends_plan.get(case.state, 0.5)):
-                    act("hold_cp_review", Role.CPC, {"outcome": "end_plan"}, held)
+                    since, done = case.dates.get("step_down_proposed_on"), case.dates.get("single_assessment_on")
+                    if case.state == "step_down_proposed" and since and (done is None or done < since):
+                        # the review considers the single assessment: it is completed first (§3, rev.)
+                        act("complete_single_assessment", Role.SOCIAL_WORKER, when=held)
+                    act("hold_cp_review", Role.CPC, {"outcome": "end_plan", **minuted}, held)
                 else:
                     nxt = add_months(held, 6) - timedelta(days=self.rng.randint(1, 60))
-                    act("hold_cp_review", Role.CPC, {"outcome": "continue_plan", "next_review": nxt.isoformat()}, held)
+                    act("hold_cp_review", Role.CPC,
+                        {"outcome": "continue_plan", "next_review": nxt.isoformat(), **minuted}, held)  # fmt: skip
             case "twenty_six_weeks":
                 self._court_timetable(case, d, today)
+
+    def _review(self, case: CaseFile, d: Deadline, today: date, on: date) -> None:
+        """Scheduled a few weeks ahead for a day in the review window and held that day; or, when the IRO is late,
+        scheduled after the review was missed, for a day before the order expires (a late review, never a dead end)."""
+        last = case.dates["expiry"] - timedelta(days=1)
+        iro = self.person(case, Role.IRO)
+        if on <= d.due_on:
+            start = case.dates.get("review_window_start", case.dates.get("period_start", today))
+            review_on = min(max(on, start), d.due_on)
+            scheduled = max(today + timedelta(days=1), review_on - timedelta(days=self.rng.randint(7, 40)))
+        else:
+            scheduled = on
+            review_on = min(on + timedelta(days=self.rng.randint(0, 14)), last)
+            if review_on < scheduled:
+                return  # too late even for a late review: the order ends first
+            self.late_reviews += 1
+        self.plan(scheduled, _fire(case.ref, "schedule_review", iro, scheduled, {"review_on": review_on.isoformat()}))
+        outcome = self.choose(self.behaviour.review_outcomes)
+        self.plan(review_on, _fire(case.ref, "hold_review", iro, review_on, {"outcome": outcome}))
 
     def _court_timetable(self, case: CaseFile, d: Deadline, today: date) -> None:
         """The final hearing on its listed day; when that is past the 26-week date, the court extends first."""
@@ -444,7 +401,7 @@ def simulate(
         changed.update((c.ref, c) for c in cases)
 
     book = Casebook(engine, policy, clock=_sim_clock(today), on_commit=written)
-    w = _World(book, policy, behaviour or Behaviour(), random.Random(seed), _staff_for(cases), start)
+    w = _World(book, policy, behaviour or Behaviour(), random.Random(seed), staff_for(cases), start)
     started = time.perf_counter()
     for role, users in w.staff.by_role.items():
         for user in users:
@@ -471,59 +428,9 @@ def simulate(
         if progress is not None:
             progress(i + 1, days + 1)
     wall = time.perf_counter() - started
-    stats = _statistics(engine, w, cases, days, wall, swept)
-    stats["replay_check"] = _replay_check(engine, book, w.rng, replay_sample)
+    stats = statistics(engine, w.acts, w.refused, w.never, w.late_reviews, cases, days, wall, swept)
+    stats["replay_check"] = replay_check(engine, book, w.rng, replay_sample)
     return SimulationResult(stats)
-
-
-def _statistics(engine: Engine, w: _World, cases: int, days: int, wall: float, swept: Counter[str]) -> dict[str, Any]:
-    with engine.connect() as c:
-        deadlines: dict[str, dict[str, int]] = defaultdict(dict)
-        for kind, status, n in c.execute(
-            select(tables.deadlines.c.kind, tables.deadlines.c.status, func.count()).group_by(
-                tables.deadlines.c.kind, tables.deadlines.c.status
-            )
-        ):
-            deadlines[kind][status] = n
-        escalations: dict[str, dict[str, int]] = defaultdict(dict)
-        for reason, state, n in c.execute(
-            select(tables.escalations.c.reason, tables.escalations.c.state, func.count())
-            .group_by(tables.escalations.c.reason, tables.escalations.c.state)
-            .order_by(tables.escalations.c.reason)
-        ):
-            escalations[reason][state] = n
-        states: dict[str, dict[str, int]] = defaultdict(dict)
-        for kind, state, n in c.execute(
-            select(tables.cases.c.kind, tables.cases.c.state, func.count()).group_by(
-                tables.cases.c.kind, tables.cases.c.state
-            )
-        ):
-            states[kind][state] = n
-        events = c.scalar(select(func.count()).select_from(tables.events)) or 0
-        opened = c.scalar(select(func.count()).select_from(tables.cases)) or 0
-    return {
-        "cases_generated": cases,
-        "cases_opened": opened,  # more than generated: a final Supervision Order opens a linked SO case
-        "days": days + 1,
-        "wall_seconds": round(wall, 2),
-        "events_logged": events,
-        "actions_attempted": w.acts,
-        "actions_refused": dict(sorted(w.refused.items())),
-        "work_never_done": w.never,
-        "deadlines_passed_by_sweep": swept["passed"],
-        "deadlines": {k: dict(sorted(v.items())) for k, v in sorted(deadlines.items())},
-        "escalations": {k: dict(sorted(v.items())) for k, v in sorted(escalations.items())},
-        "final_states": {k: dict(sorted(v.items())) for k, v in sorted(states.items())},
-    }
-
-
-def _replay_check(engine: Engine, book: Casebook, rng: random.Random, sample: int) -> dict[str, Any]:
-    """Replay a random sample of cases' logs and compare with what is stored."""
-    with engine.connect() as c:
-        refs = sorted(c.scalars(select(tables.cases.c.ref)))
-    chosen = rng.sample(refs, min(sample, len(refs)))
-    differ = [ref for ref in chosen if not book.replay_matches(ref)]
-    return {"sampled": len(chosen), "reproduced": len(chosen) - len(differ), "differ": differ[:20], "ok": not differ}
 
 
 @contextmanager

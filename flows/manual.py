@@ -35,7 +35,7 @@ def allowed_now(machine: str, state: str) -> list[str]:
     """The manual events the machine accepts in ``state`` (guards aside), sorted.
 
     >>> allowed_now("so", "registered")
-    ['allocate_iro', 'discharge', 'record_case_summary']
+    ['allocate_iro', 'discharge', 'issue_minutes', 'record_case_summary', 'record_support_plan']
     >>> allowed_now("escalation", "raised")
     ['acknowledge', 'escalate']
     """
@@ -84,6 +84,7 @@ def _choices(key: str) -> dict[str, str]:
 CaseEvent = StrEnum("CaseEvent", {name: name for name in OFFERED})  # type: ignore[misc]
 Outcome = StrEnum("Outcome", _choices("outcome"))  # type: ignore[misc]
 Decision = StrEnum("Decision", _choices("decision"))  # type: ignore[misc]
+Criterion = StrEnum("Criterion", _choices("criteria_met"))  # type: ignore[misc]
 Resolution = Literal["actions_completed", "no_further_action", "referred_to_challenge_and_resolution"]
 
 
@@ -102,16 +103,27 @@ def record_event(
     new_expiry: date | None = None,
     next_review: date | None = None,
     new_date: date | None = None,
+    criteria_met: list[Criterion] | None = None,
+    team_manager: str | None = None,
+    meeting_on: date | None = None,
+    agenda: list[str] | None = None,
+    issued: date | None = None,
+    cmh: date | None = None,
+    irh: date | None = None,
+    final_hearing: date | None = None,
+    concurrency_minuted: bool | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Record what happened on a case (``on`` defaults to today); the rules refuse what they do not allow (the run
     then ends Failed, saying why and what is allowed now)."""
     values = {"outcome": outcome, "decision": decision, "iro": iro, "review_on": review_on,
               "hos_attended": hos_attended, "distribution": distribution, "new_expiry": new_expiry,
-              "next_review": next_review, "new_date": new_date}  # fmt: skip
+              "next_review": next_review, "new_date": new_date, "criteria_met": criteria_met,
+              "team_manager": team_manager, "meeting_on": meeting_on, "agenda": agenda, "issued": issued,
+              "cmh": cmh, "irh": irh, "final_hearing": final_hearing,
+              "concurrency_minuted": concurrency_minuted}  # fmt: skip
     name = str(event)
     spec = OFFERED[name]
-    fields = {k: (v.value if isinstance(v, StrEnum) else v) for k, v in values.items()
-              if v is not None and k in spec.fields}  # fmt: skip
+    fields = {k: _plain(v) for k, v in values.items() if v is not None and k in spec.fields}
     stray = sorted(k for k, v in values.items() if v is not None and k not in fields)
     try:
         if stray:
@@ -129,8 +141,15 @@ def record_event(
     return {k: v for k, v in result.as_json().items() if k in ("case", "event", "from", "to", "on", "opened")}
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value.value if isinstance(value, StrEnum) else value
+
+
 _PARAMETERS = {"outcome", "decision", "iro", "review_on", "hos_attended", "distribution", "new_expiry", "next_review",
-               "new_date"}  # fmt: skip
+               "new_date", "criteria_met", "team_manager", "meeting_on", "agenda", "issued", "cmh", "irh",
+               "final_hearing", "concurrency_minuted"}  # fmt: skip
 if set(FORM_FIELDS) != _PARAMETERS:  # the form's parameters are the specs' fields: a new field must be offered
     raise TypeError(f"record-event's parameters {sorted(_PARAMETERS)} differ from the specs' {sorted(FORM_FIELDS)}")
 

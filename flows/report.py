@@ -33,6 +33,8 @@ def caseload_report(as_of: date | None = None) -> dict[str, Any]:
     open_escalations = book.escalations(open_only=True)
     by_reason = Counter(e.reason for e in open_escalations)
     by_state = book.counts_by_state()
+    notes = book.caseload_notes(day)  # CP+ISO: days since the Guardian was contacted, flagged records (refs only)
+    longest = sorted(notes.guardian_days.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     facts = {
         "cases": sum(n for states in by_state.values() for n in states.values()),
         # open escalations count as overdue work: the deadline behind each was missed
@@ -40,10 +42,16 @@ def caseload_report(as_of: date | None = None) -> dict[str, Any]:
         "due within 7 days": sum(1 for w in worklist if w["status"] == "due"),
         "open escalations": len(open_escalations),
         "open escalations by reason": ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) or "none",
+        "days since the Children's Guardian was contacted (longest)": ", ".join(
+            f"{ref} {days}" + (" (none yet)" if ref in notes.no_contact_yet else "") for ref, days in longest
+        )
+        or "none",
+        "flagged": ", ".join(f"{flag}: {', '.join(refs)}" for flag, refs in sorted(notes.flagged.items())) or "none",
     }
     publish_summary(f"Caseload as of {day.isoformat()}", "orderwatch-caseload", facts, by_state)
     get_run_logger().info("caseload as of %s: %s", day, facts)
-    return {"as_of": day.isoformat(), **facts}
+    return {"as_of": day.isoformat(), **facts, "guardian_contact_days": notes.guardian_days,
+            "flagged_cases": notes.flagged}  # fmt: skip
 
 
 @flow(name="notify-escalation", flow_run_name="notify-{case_ref}-{escalation_no}")

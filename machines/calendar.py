@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar as _stdcal
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "SO_MAX_AGE_AT_ORDER",
     "SO_MAX_MONTHS",
     "SO_MONTHS",
+    "ReviewShape",
     "WorkingCalendar",
     "add_months",
     "age_on",
@@ -40,13 +42,17 @@ __all__ = [
     "day_before_18th_birthday",
     "end_of_month",
     "extension_limit",
+    "extension_review_shape",
     "in_range",
     "midway",
+    "month_of",
+    "order_review_shape",
     "parse_date",
     "so_expiry",
     "start_of_month",
     "twenty_six_weeks_date",
     "two_weeks_after",
+    "whole_months",
 ]
 
 SO_MONTHS = 12  # CA89 Sch 3 para 6(1): a supervision order ends after one year unless it says otherwise
@@ -200,6 +206,88 @@ def _bank_holiday_table() -> tuple[range, frozenset[date]]:
     lines = [ln for ln in BANK_HOLIDAYS_FILE.read_text(encoding="ascii").splitlines() if ln and ln[0] != "#"]
     first, last = (int(y) for y in lines[0].split("-"))
     return range(first, last + 1), frozenset(date.fromisoformat(ln) for ln in lines[1:])
+
+
+def whole_months(start: date, end: date) -> int:
+    """Whole months of a period from ``start`` to ``end`` inclusive: the largest k with end of month k on or before
+    ``end`` (a part month does not count: PROCEDURES' "m-month order" read as months completed).
+
+    >>> whole_months(date(2026, 1, 15), date(2026, 7, 14)), whole_months(date(2026, 1, 15), date(2026, 7, 20))
+    (6, 6)
+    >>> whole_months(date(2026, 1, 15), date(2026, 7, 13)), whole_months(date(2027, 1, 19), date(2027, 1, 19))
+    (5, 0)
+    """
+    k = (end.year - start.year) * 12 + end.month - start.month + 1
+    while k > 0 and end_of_month(start, k) > end:
+        k -= 1
+    return max(k, 0)
+
+
+def month_of(start: date, d: date) -> int:
+    """The month of a period (starting ``start``) that ``d`` falls in (month 1 holds ``start``).
+
+    >>> month_of(date(2026, 1, 15), date(2026, 10, 14)), month_of(date(2026, 1, 15), date(2026, 10, 15))
+    (9, 10)
+    """
+    return whole_months(start, d - timedelta(days=1)) + 1 if d > start else 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewShape:
+    """When a period's review falls: ``window_start``..``review_due`` (no lower bound after an extension), the
+    reconvened meeting by ``reconvene_by``, shown on the worklist from ``shown_from``. No date falls on or after the
+    expiry: such a date is pulled back to the day before it. ``review_due`` is ``None`` for a period under one whole
+    month (no review)."""
+
+    months: int
+    review_month: int
+    window_start: date | None
+    review_due: date | None
+    reconvene_by: date | None
+    shown_from: date | None
+
+
+def _clip(d: date, expiry: date) -> date:
+    return min(d, expiry - timedelta(days=1))
+
+
+def order_review_shape(order_date: date, expiry: date) -> ReviewShape:
+    """An order of m whole months: the review during month r = ⌊¾·m⌋ (month 9 of a 12-month order), due by its end;
+    reconvened by the end of month r+1; shown from the start of month r−1 (PROCEDURES §2, rev.).
+
+    >>> s = order_review_shape(date(2026, 1, 15), date(2027, 1, 14))
+    >>> s.review_month, s.window_start, s.review_due, s.reconvene_by, s.shown_from
+    (9, datetime.date(2026, 9, 15), datetime.date(2026, 10, 14), datetime.date(2026, 11, 14), datetime.date(2026, 8, 15))
+    >>> s = order_review_shape(date(2026, 1, 15), date(2026, 7, 14))  # a 6-month order: month 4
+    >>> s.review_month, s.window_start, s.review_due, s.reconvene_by
+    (4, datetime.date(2026, 4, 15), datetime.date(2026, 5, 14), datetime.date(2026, 6, 14))
+    """
+    m = whole_months(order_date, expiry)
+    if m == 0:
+        return ReviewShape(0, 0, None, None, None, None)
+    r = max(1, 3 * m // 4)
+    return ReviewShape(m, r, _clip(start_of_month(order_date, r), expiry), _clip(end_of_month(order_date, r), expiry),
+                       _clip(end_of_month(order_date, r + 1), expiry),
+                       _clip(start_of_month(order_date, max(1, r - 1)), expiry))  # fmt: skip
+
+
+def extension_review_shape(start: date, expiry: date, quarter: int) -> ReviewShape:
+    """An extended period of m whole months from ``start``: the review due at the start of its last 1/``quarter``
+    (month R = m − ⌊m/quarter⌋ + 1; *default*, by analogy with month 9 of 12), no lower bound; reconvened by the
+    end of month R; shown from the start of month R−2. Every date pulled back to the day before the expiry.
+
+    >>> s = extension_review_shape(date(2027, 1, 15), date(2028, 1, 14), 4)
+    >>> s.review_due, s.reconvene_by, s.shown_from
+    (datetime.date(2027, 10, 15), datetime.date(2027, 11, 14), datetime.date(2027, 8, 15))
+    >>> extension_review_shape(date(2027, 1, 19), date(2027, 1, 19), 4).review_due is None  # under one month
+    True
+    """
+    m = whole_months(start, expiry)
+    if m == 0:
+        return ReviewShape(0, 0, None, None, None, None)
+    r = m - m // quarter + 1
+    return ReviewShape(m, r, None, _clip(start_of_month(start, r), expiry), _clip(end_of_month(start, r), expiry),
+                       _clip(start_of_month(start, max(1, r - 2)), expiry))  # fmt: skip
 
 
 @lru_cache(maxsize=64)

@@ -8,20 +8,20 @@ commits the case and its log together.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
+from machines import checks
 from machines import escalation as escalations
 from machines.errors import Refused
 from machines.escalation import EscalationMachine, next_level
 from machines.events import (
+    CaseFlagged,
     CaseMoved,
     CaseOpened,
     DeadlineArmed,
@@ -32,6 +32,9 @@ from machines.events import (
     EscalationActed,
     EscalationClimbed,
     EscalationRaised,
+    InvolvementEnded,
+    InvolvementStarted,
+    NotificationDue,
     TimerFired,
 )
 from machines.model import (
@@ -44,26 +47,22 @@ from machines.model import (
     Escalation,
     EscalationState,
     LogEntry,
-    Person,
     Role,
     Source,
 )
-from machines.names import check_child_id, check_name, shown
+from machines.names import shown
 from machines.policy import Policy
-from machines.procedures import PROCEDURES, RULES, TIMER_EVENTS, procedure_for
+from machines.procedures import MACHINES, PROCEDURES, RULES, TIMER_EVENTS, procedure_for
 from machines.repolicy import POLICY_MIGRATED, apply_moves, replayed_moves
-from machines.spec import DeadlineRule, EventSpec, FieldKind, Procedure, Raised, Registration
-from machines.supervision_order import CaseState
+from machines.spec import DeadlineRule, EventSpec, Procedure, Raised, Registration, Tell
 
 __all__ = ["Casework", "Fired", "Opened", "final_states"]
 
-OUT_OF_ORDER = "events are recorded in date order: case {ref} already runs to {last}, so {on} is too early"
 TIMER_ONLY = "{event} is a timer: the sweep fires it when its deadline passes, nobody fires it by hand"
 NOT_ALLOWED = "{event} is not allowed when case {ref} is {state}"
-UNKNOWN_PERSON = "unknown person {user} (add them with 'orderwatch people add')"
-ROLE_NOT_ALLOWED = "{user} ({role}) may not {event}: allowed roles are {allowed}"
-NOT_THE_OWNER = "{event} belongs to the allocated {label} {owner}: only they or their manager may fire it, not {user}"
 ESCALATION_ACTIONS = tuple(escalations.ACTIONS)
+# The people a case names whose involvement is recorded (a dated record per case, PROCEDURES §2 rev.)
+INVOLVED = {"social_worker": Role.SOCIAL_WORKER, "iro": Role.IRO}
 
 
 def final_states(kind: CaseKind) -> frozenset[str]:
@@ -86,25 +85,7 @@ class Fired:
     opened: list[Opened] = field(default_factory=list)
 
 
-class _Machines(threading.local):
-    """State machines built in this thread, one per machine class, reused across cases: the state lives on the
-    model, which the machine reads afresh on every event (guards and validators read only what ``send`` passes).
-    A machine that reached a final state has terminated (SCXML) and is built anew."""
-
-    def __init__(self) -> None:
-        self.built: dict[type[StateMachine], tuple[StateMachine, CaseState]] = {}
-
-    def get(self, machine_cls: type[StateMachine], state: StrEnum) -> tuple[StateMachine, CaseState]:
-        bound = self.built.get(machine_cls)
-        if bound is None or bound[0].is_terminated:
-            model = CaseState(state)
-            bound = self.built[machine_cls] = (machine_cls(model=model), model)
-        machine, model = bound
-        model.state, model.internal = state, False
-        return machine, model
-
-
-_MACHINES = _Machines()
+_MACHINES = MACHINES  # built once per thread: see machines.procedures
 
 
 class _Changes:
@@ -141,17 +122,22 @@ class Casework:
     def open(self, reg: Registration, actor: str, on: date, *, authorize: bool = True) -> Opened:
         """Open a case from its registration: checked, its first deadlines armed, its first log entry written."""
         proc = procedure_for(reg)
-        person = self._person(actor) if authorize else self._trusted(actor)
+        person = checks.person(self.people, actor) if authorize else checks.trusted(self.people, actor)
         if authorize and not getattr(reg, "opened_from", None):
-            self._check_role(person, reg.event, proc.register_roles)
-        self._check_ref(reg.ref, getattr(reg, "child_id", ""))
-        sw = self._social_worker(getattr(reg, "social_worker", None), person)
+            checks.check_role(person, reg.event, proc.register_roles)
+        checks.check_ref(reg.ref, getattr(reg, "child_id", ""))
+        sw = checks.social_worker(self.people, getattr(reg, "social_worker", None), person)
         case, payload = proc.open(reg, on, sw)
+        case.details["registered_by"] = person.user
         changes = _Changes(case, on)
         self._enter(case, case.state, on, changes, reentry=False)
         self._track_dates(case, on, changes)
+        self._judge_at_opening(case, proc, on, changes)
         case.last_event_on = on
         changes.events.insert(0, CaseOpened(case.ref, on, case.kind, case.state, getattr(reg, "opened_from", None)))
+        self._involvements(case, {}, on, changes)
+        if proc.tells_on_opening is not None:
+            self._tell(case, proc.tells_on_opening(case, person), on, changes)
         entry = LogEntry(reg.event, "", case.state, person.user, person.role.value, Source.MANUAL, on,
                          payload=payload, changes=changes.events)  # fmt: skip
         return Opened(case, entry)
@@ -170,24 +156,27 @@ class Casework:
     def fire(self, case: CaseFile, event: str, raw: Mapping[str, Any], actor: str, on: date,
              *, authorize: bool = True) -> Fired:  # fmt: skip
         """Apply a manual event. Refuses (changing nothing) or returns what it did."""
-        self._in_order(case, on)
+        checks.in_order(case, on)
         spec = self.spec(case, event)
-        person = self._person(actor) if authorize else self._trusted(actor)
+        person = checks.person(self.people, actor) if authorize else checks.trusted(self.people, actor)
         if authorize:
-            self._check_role(person, event, spec.roles)
-            self._check_owner(person, spec, case)
+            checks.check_role(person, event, spec.roles)
+            checks.check_owner(self.people, person, spec, case)
         fields = spec.parse(raw)
-        self._check_people(spec, fields)
+        checks.check_people(self.people, spec, fields)
         proc = PROCEDURES[case.kind]
         machine, model = _MACHINES.get(proc.machine, case.state)
         try:
-            machine.send(event, case=case, fields=fields, on=on, people=self.people, actor=person)
+            machine.send(event, case=case, fields=fields, on=on, people=self.people, actor=person,
+                         policy=self.policy)  # fmt: skip
         except TransitionNotAllowed:
             raise Refused(NOT_ALLOWED.format(event=event, ref=case.ref, state=case.state)) from None
         # From here on nothing refuses: the case changes.
         before, after = case.state, model.state
         changes = _Changes(case, on)
-        self._meet(case, event, changes)
+        flags = spec.flags(case, fields, person, self.people, self.policy) if spec.flags is not None else []
+        people_before = dict(case.people)
+        self._meet(case, event, changes, spec.meets_only(case, fields) if spec.meets_only is not None else None)
         if spec.effect is not None:
             spec.effect(case, fields, on, self.policy)
         raised = spec.raises(case, fields, person) if spec.raises is not None else None
@@ -200,6 +189,10 @@ class Casework:
         case.last_event_on = on
         if after != before:
             changes.events.append(CaseMoved(case.ref, on, event, before, after))
+        self._flag(case, event, flags, on, changes)
+        self._involvements(case, people_before, on, changes)
+        if spec.tells is not None:
+            self._tell(case, spec.tells(case, fields, person, self.people), on, changes)
         payload = dict(fields)
         fired = Fired(LogEntry(event, before, case.state, person.user, person.role.value, Source.MANUAL, on,
                                payload=payload, changes=changes.events))  # fmt: skip
@@ -217,9 +210,9 @@ class Casework:
         spec = escalations.ACTIONS.get(action)
         if spec is None:
             raise Refused(f"unknown escalation action {shown(action)} (acknowledge, escalate or resolve)")
-        self._in_order(case, on)
+        checks.in_order(case, on)
         esc = case.escalation(no)
-        person = self._person(actor) if authorize else self._trusted(actor)
+        person = checks.person(self.people, actor) if authorize else checks.trusted(self.people, actor)
         if authorize and not escalations.may_act(esc, action, person):
             raise Refused(f"{person.user} ({person.role}) may not {action} an escalation raised to {esc.raised_to}")
         fields = spec.parse(raw)
@@ -251,8 +244,10 @@ class Casework:
         return entries
 
     def pass_deadline(self, case: CaseFile, d: Deadline) -> LogEntry:
-        """An open deadline's date has passed: it is missed (or, for a timer, it fires), the day after."""
-        on = d.due_on + timedelta(days=1)
+        """An open deadline's date has passed: it is missed (or, for a timer, it fires), the day after — or, for one
+        armed with its date already past (a summary marking the plan to follow after the first CIN meeting was held),
+        on the day it was armed, so the log stays in date order."""
+        on = max(d.due_on + timedelta(days=1), d.armed_on)
         changes = _Changes(case, on)
         payload: dict[str, Any] = {"deadline": d.kind, "due_on": d.due_on}
         if d.escalation_no is not None:
@@ -278,6 +273,8 @@ class Casework:
         else:
             self._close_deadline(d, DeadlineStatus.MISSED, changes)
             self._raise(case, Raised(f"missed:{d.kind}", rule.escalate_to), on, changes, deadline_kind=d.kind)
+            if rule.when_missed is not None:
+                rule.when_missed(case, on)
         if rule.timer is not None:
             machine, model = _MACHINES.get(PROCEDURES[case.kind].machine, case.state)
             machine.send(rule.timer)
@@ -347,10 +344,28 @@ class Casework:
         d.status, d.closed_on = status, changes.on
         changes.deadline(_CLOSED_BY[status], d)
 
-    def _meet(self, case: CaseFile, event: str, changes: _Changes) -> None:
+    def _meet(self, case: CaseFile, event: str, changes: _Changes, only: frozenset[str] | None) -> None:
+        """Close what the event meets (``only``: the kinds this firing meets, when the event says which)."""
         for d in case.deadlines:
-            if d.is_open and d.escalation_no is None and event in RULES[d.kind].met_by:
+            mine = d.is_open and d.escalation_no is None and event in RULES[d.kind].met_by
+            if mine and (only is None or d.kind in only):
                 self._close_deadline(d, DeadlineStatus.MET, changes)
+
+    def _due(self, case: CaseFile, rule: DeadlineRule, on: date) -> tuple[date | None, date | None]:
+        """The rule's date as computed, and as armed: no later than the case's latest due date (an SO's day before
+        expiry; not the expiry itself), and, for a rule that says so, no earlier than the day it is armed."""
+        raw = rule.due(case, self.policy)
+        if raw is None:
+            return None, None
+        due = raw
+        latest_due = PROCEDURES[case.kind].latest_due
+        if latest_due is not None and not rule.passing_is_expected:
+            latest = latest_due(case)
+            if latest is not None and due > latest:
+                due = latest
+        if rule.late_is_today and due < on:
+            due = on
+        return raw, due
 
     def _move(self, case: CaseFile, new_state: StrEnum, on: date, changes: _Changes, *, reentry: bool) -> None:
         """Leave the state (cancelling the deadlines it owned), take the new one, and arm what it arms."""
@@ -368,25 +383,71 @@ class Casework:
         for rule in _ARMED_BY.get((case.kind, state), ()):
             if rule.kind in open_kinds or rule.tracks_date:
                 continue
-            due = rule.due(case, self.policy)
+            _, due = self._due(case, rule, on)
             if due is None or (rule.skip_if_past and due < on):
                 continue
             self._arm(case, rule, due, state, on, changes)
 
     def _track_dates(self, case: CaseFile, on: date, changes: _Changes) -> None:
-        """Deadlines that follow a case date which can move (expiry, the 26-week date) are kept in step with it."""
+        """Deadlines that follow a case date which can move or appear (expiry, the 26-week date, the next review, a
+        meeting) are kept in step with it: re-armed when the date they are computed from changes, and only then."""
+        tracked: dict[str, str] = case.details.setdefault("tracked", {})
         for rule in _TRACKING.get(case.kind, ()):
             if case.state not in rule.alive_in:
                 continue
-            due = rule.due(case, self.policy)
-            if due is None:
+            raw, due = self._due(case, rule, on)
+            if raw is None or due is None or tracked.get(rule.kind) == raw.isoformat():
                 continue
             latest = next((d for d in reversed(case.deadlines) if d.kind == rule.kind), None)
-            if latest is not None and latest.due_on == due:
+            if rule.kind not in tracked and latest is not None and latest.due_on == due:
+                tracked[rule.kind] = raw.isoformat()  # armed before its computed date was recorded
                 continue
             if latest is not None and latest.is_open:
                 self._close_deadline(latest, DeadlineStatus.CANCELLED, changes)
             self._arm(case, rule, due, case.state, on, changes)
+            tracked[rule.kind] = raw.isoformat()
+
+    def _judge_at_opening(self, case: CaseFile, proc: Procedure, on: date, changes: _Changes) -> None:
+        """A deadline the opening itself meets or misses (the notification "upon the issuing" of the order)."""
+        for rule in proc.deadlines.values():
+            if not rule.at_opening:
+                continue
+            _, due = self._due(case, rule, on)
+            if due is None:
+                continue
+            self._arm(case, rule, due, case.state, on, changes)
+            d = case.deadlines[-1]
+            if on <= due:
+                self._close_deadline(d, DeadlineStatus.MET, changes)
+            else:  # missed the day after its date; raised now, when orderwatch first hears of the case
+                self._close_deadline(d, DeadlineStatus.MISSED, changes)
+                d.closed_on = due + timedelta(days=1)
+                self._raise(case, Raised(f"missed:{rule.kind}", rule.escalate_to), on, changes, deadline_kind=rule.kind)
+
+    # -- what is recorded beside the deadlines: flags, involvements, who is told --------------------------------------
+
+    @staticmethod
+    def _flag(case: CaseFile, event: str, flags: list[tuple[str, str]], on: date, changes: _Changes) -> None:
+        for flag, detail in flags:
+            changes.events.append(CaseFlagged(case.ref, on, event, flag, detail))
+            case.details.setdefault("flags", []).append({"on": on.isoformat(), "event": event, "flag": flag,
+                                                         "detail": detail})  # fmt: skip
+
+    @staticmethod
+    def _involvements(case: CaseFile, before: dict[str, str], on: date, changes: _Changes) -> None:
+        for label, role in INVOLVED.items():
+            old, new = before.get(label), case.people.get(label)
+            if old == new:
+                continue
+            if old is not None:
+                changes.events.append(InvolvementEnded(case.ref, on, old, role))
+            if new is not None:
+                changes.events.append(InvolvementStarted(case.ref, on, new, role))
+
+    @staticmethod
+    def _tell(case: CaseFile, tells: list[Tell], on: date, changes: _Changes) -> None:
+        for t in tells:
+            changes.events.append(NotificationDue(case.ref, on, t.kind, t.user, t.role, t.about))
 
     def _close_if_final(self, case: CaseFile, on: date, changes: _Changes) -> None:
         """A final case keeps no open deadline (its escalations stay open, for people to close)."""
@@ -437,66 +498,6 @@ class Casework:
         if action == "resolve":
             esc.resolution, esc.closed_on = note, on
 
-    # -- people ----------------------------------------------------------------------------------------------------
-
-    def _person(self, user: str) -> Person:
-        person = self.people.get(user)
-        if person is None:
-            raise Refused(UNKNOWN_PERSON.format(user=shown(user)))
-        return person
-
-    def _trusted(self, user: str) -> Person:
-        return self.people.get(user) or Person(user, Role.SYSTEM)
-
-    @staticmethod
-    def _check_role(person: Person, event: str, allowed: tuple[Role, ...]) -> None:
-        if person.role not in allowed:
-            raise Refused(ROLE_NOT_ALLOWED.format(user=person.user, role=person.role.value, event=event,
-                                                  allowed=", ".join(r.value for r in allowed)))  # fmt: skip
-
-    def _check_owner(self, person: Person, spec: EventSpec, case: CaseFile) -> None:
-        label = spec.owner
-        owner = case.people.get(label) if label else None
-        if owner is None or person.user == owner:
-            return
-        owner_person = self.people.get(owner)
-        if owner_person is not None and owner_person.manager == person.user:
-            return
-        raise Refused(NOT_THE_OWNER.format(event=spec.name, label=label, owner=owner, user=person.user))
-
-    def _check_people(self, spec: EventSpec, fields: dict[str, Any]) -> None:
-        """Everyone a field names exists, and holds the role the field asks for."""
-        for key, f in spec.fields.items():
-            if key not in fields:
-                continue
-            if f.kind is FieldKind.PERSON:
-                named = self._person(fields[key])
-                if f.role is not None and named.role is not f.role:
-                    raise Refused(f"{spec.name}: {named.user} is a {named.role.value}, not an {f.role.value}")
-            elif f.kind is FieldKind.PEOPLE:
-                for user in fields[key]:
-                    self._person(user)
-
-    def _social_worker(self, named: str | None, actor: Person) -> str | None:
-        if named is not None:
-            sw = self._person(named)
-            if sw.role is not Role.SOCIAL_WORKER:
-                raise Refused(f"{named} is a {sw.role.value}, not a social_worker")
-            return named
-        return actor.user if actor.role is Role.SOCIAL_WORKER else None
-
-    @staticmethod
-    def _in_order(case: CaseFile, on: date) -> None:
-        if case.last_event_on is not None and on < case.last_event_on:
-            raise Refused(OUT_OF_ORDER.format(ref=case.ref, last=case.last_event_on, on=on))
-
-    @staticmethod
-    def _check_ref(ref: str, child_id: str) -> None:
-        check_name(ref, "case reference")
-        if ref.upper().startswith("ESC-"):
-            raise Refused(f"case reference {ref!r} may not start with ESC- (that names escalations)")
-        check_child_id(child_id)
-
 
 _ESCALATION_TARGET = {
     "acknowledge": EscalationState.acknowledged,
@@ -515,7 +516,3 @@ for _proc in PROCEDURES.values():
             _ARMED_BY.setdefault((_proc.kind, _state), []).append(_rule)
 # Deadlines that follow a movable case date: the rules compare with the latest of each, open or not.
 TRACKING_KINDS = frozenset(r.kind for rules in _TRACKING.values() for r in rules)
-
-
-def _unused_procedure(_: Procedure) -> None:  # pragma: no cover - keeps the import for typing readers
-    return None

@@ -20,6 +20,7 @@ from typing import Any
 from machines.model import CaseKind, Role
 
 __all__ = [
+    "CaseFlagged",
     "CaseMoved",
     "CaseOpened",
     "DeadlineArmed",
@@ -30,6 +31,9 @@ __all__ = [
     "EscalationActed",
     "EscalationClimbed",
     "EscalationRaised",
+    "InvolvementEnded",
+    "InvolvementStarted",
+    "NotificationDue",
     "TimerFired",
     "consequences",
 ]
@@ -121,6 +125,47 @@ class TimerFired(_Happened):
     timer: str
 
 
+@dataclass(frozen=True, slots=True)
+class CaseFlagged(_Happened):
+    """An event was accepted, but not as the procedure would have it (e.g. "not a 3-way discussion"): the history
+    and the caseload report show it."""
+
+    event: str
+    flag: str
+    detail: str = ""  # user names and roles only
+
+    @property
+    def label(self) -> str:
+        return f"{self.flag}: {self.detail}" if self.detail else self.flag
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationDue(_Happened):
+    """Someone is to be told (PROCEDURES §7): a named person, or every holder of a role. Storage writes the notice
+    to its outbox in the same transaction; ``about`` holds references, dates and user names only."""
+
+    kind: str  # registration | iro_allocated
+    user: str | None
+    role: Role | None
+    about: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InvolvementStarted(_Happened):
+    """A person became involved in the case in a role (the social worker on registration, the IRO on allocation)."""
+
+    user: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class InvolvementEnded(_Happened):
+    """Someone else took the person's place in that role."""
+
+    user: str
+    role: Role
+
+
 DomainEvent = (
     DeadlineArmed
     | DeadlineMet
@@ -132,6 +177,10 @@ DomainEvent = (
     | CaseOpened
     | CaseMoved
     | TimerFired
+    | CaseFlagged
+    | NotificationDue
+    | InvolvementStarted
+    | InvolvementEnded
 )
 
 _CLOSED = ((DeadlineMet, "met"), (DeadlineMissed, "missed"), (DeadlineCancelled, "cancelled"))
@@ -139,15 +188,17 @@ _CLOSED = ((DeadlineMet, "met"), (DeadlineMissed, "missed"), (DeadlineCancelled,
 
 def consequences(events: Iterable[DomainEvent]) -> dict[str, list[Any]]:
     """The log's compact record of what an entry did: deadlines armed (with due dates), met, missed, cancelled;
-    escalations raised (number, reason, role). This JSON shape is part of ``fire``'s and ``history``'s output."""
+    escalations raised (number, reason, role); flags on the record. This JSON shape is part of ``fire``'s and ``history``'s output."""
     out: dict[str, list[Any]] = {}
     for e in events:
         if isinstance(e, DeadlineArmed):
             out.setdefault("armed", []).append([e.label, e.due_on.isoformat()])
         elif isinstance(e, EscalationRaised):
             out.setdefault("raised", []).append([e.no, e.reason, e.raised_to.value])
+        elif isinstance(e, CaseFlagged):
+            out.setdefault("flagged", []).append(e.label)
         else:
             for cls, key in _CLOSED:
                 if isinstance(e, cls):
                     out.setdefault(key, []).append(e.label)
-    return {k: out[k] for k in ("armed", "met", "missed", "cancelled", "raised") if k in out}
+    return {k: out[k] for k in ("armed", "met", "missed", "cancelled", "raised", "flagged") if k in out}

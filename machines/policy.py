@@ -40,9 +40,11 @@ class Policy:
     """The local authority's timescales (working days unless named otherwise) and closure days."""
 
     # Supervision Order (Wirral); seed says "upon receipt" for the IRO, the rest are silent.
+    notification_wd: int = _days(1)  # the Safeguarding Unit told "upon the issuing" of the order
     iro_allocation_wd: int = _days(5)
     case_summary_wd: int = _days(10)
     first_cin_meeting_wd: int = _days(15)
+    support_plan_wd: int = _days(10)  # a plan marked to follow the first CIN meeting, after that meeting
     quality_check_wd: int = _days(10)
     management_response_wd: int = _days(5)
     hos_decision_wd: int = _days(10)
@@ -59,6 +61,8 @@ class Policy:
     # Escalations (section 4)
     escalation_acknowledge_wd: int = _days(2)
     escalation_resolve_wd: int = _days(10)
+    # The IRO Agenda for the review's minutes (seed: "the structure to the discussion is outlined ... in the Agenda").
+    review_agenda: tuple[str, ...] = ("support_plan_progress", "threshold_remains", "seek_extension")
     # Days the authority is closed beyond England-and-Wales bank holidays.
     closure_days: tuple[date, ...] = ()
 
@@ -69,6 +73,8 @@ class Policy:
                 if not isinstance(value, (tuple, list)) or not all(type(d) is date and in_range(d) for d in value):
                     raise Refused(f"local policy: {f.name}: Input should be a list of dates (YYYY-MM-DD, 1900-2100)")
                 object.__setattr__(self, f.name, tuple(value))
+            elif f.name == "review_agenda":
+                object.__setattr__(self, f.name, _agenda(value))
             elif type(value) is not int:
                 raise Refused(f"local policy: {f.name}: Input should be a valid integer")
             elif value < f.metadata["low"]:
@@ -101,6 +107,18 @@ class Policy:
         if unknown:
             raise Refused(f"local policy: unknown setting {unknown[0]!r}")
         return cls(**data)
+
+
+def _agenda(value: Any) -> tuple[str, ...]:
+    """A non-empty list of distinct snake_case item names (they are typed on the command line)."""
+    if not isinstance(value, (tuple, list)) or not value:
+        raise Refused("local policy: review_agenda: Input should be a non-empty list of item names")
+    for item in value:
+        if not isinstance(item, str) or not item or not all(c.islower() or c.isdigit() or c == "_" for c in item):
+            raise Refused(f"local policy: review_agenda: {item!r} should be a snake_case name")
+    if len(set(value)) != len(value):
+        raise Refused("local policy: review_agenda: an item is listed twice")
+    return tuple(value)
 
 
 DEFAULT_POLICY = Policy()

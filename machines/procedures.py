@@ -11,13 +11,19 @@ frozenset({'allocate_iro'})
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
+from enum import StrEnum
+
+from statemachine import StateMachine
 
 from machines import cp_iso, escalation, supervision_order
 from machines.model import CaseKind, Role
 from machines.spec import DeadlineRule, EventSpec, Procedure, Registration
+from machines.supervision_order import CaseState
 
 __all__ = [
+    "MACHINES",
     "PROCEDURES",
     "RULES",
     "TIMER_EVENTS",
@@ -57,3 +63,24 @@ def event_roles() -> dict[str, tuple[Role, ...]]:
     for _, spec in case_events():
         roles[spec.name] = spec.roles
     return roles
+
+
+class Machines(threading.local):
+    """State machines built in this thread, one per machine class, reused across cases: the state lives on the
+    model, which the machine reads afresh on every event (guards and validators read only what ``send`` passes).
+    A machine that reached a final state has terminated (SCXML) and is built anew."""
+
+    def __init__(self) -> None:
+        self.built: dict[type[StateMachine], tuple[StateMachine, CaseState]] = {}
+
+    def get(self, machine_cls: type[StateMachine], state: StrEnum) -> tuple[StateMachine, CaseState]:
+        bound = self.built.get(machine_cls)
+        if bound is None or bound[0].is_terminated:
+            model = CaseState(state)
+            bound = self.built[machine_cls] = (machine_cls(model=model), model)
+        machine, model = bound
+        model.state, model.internal = state, False
+        return machine, model
+
+
+MACHINES = Machines()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from machines.calendar import in_range, parse_date
 from machines.errors import Refused
-from machines.model import CaseFile, CaseKind, Person, Role
+from machines.model import CaseFile, CaseKind, Directory, Person, Role
 from machines.names import shown
 from machines.policy import Policy
 
@@ -42,15 +42,18 @@ __all__ = [
     "Procedure",
     "Raised",
     "Registration",
+    "Tell",
     "choice",
     "date_field",
     "deadline",
     "describe_due",
     "event",
     "flag",
+    "items",
     "note",
     "people",
     "person",
+    "tasks",
     "text",
 ]
 
@@ -62,6 +65,8 @@ class FieldKind(StrEnum):
     BOOL = "bool"
     PERSON = "person"  # a user name
     PEOPLE = "people"  # user names, comma-separated on the command line
+    LIST = "list"  # words (criteria, agenda items), comma-separated on the command line
+    TASKS = "tasks"  # free text: "owner: task; owner: task" (an owner may be an agency, not a user)
 
 
 _TRUE, _FALSE = ("true", "yes"), ("false", "no")
@@ -77,10 +82,11 @@ class Field:
     choices: tuple[str, ...] = ()
     hint: str = ""
     role: Role | None = None  # PERSON: the role the named person must hold
+    marker: str | None = None  # TASKS: a word accepted instead of tasks ("to_follow")
 
     @property
     def free_text(self) -> bool:
-        return self.kind is FieldKind.TEXT
+        return self.kind in (FieldKind.TEXT, FieldKind.TASKS)
 
     def parse(self, event: str, key: str, raw: Any) -> Any:
         """The value, checked and typed; a malformed one is refused naming the event and the key."""
@@ -114,7 +120,39 @@ class Field:
             if not names:
                 raise Refused(f"{event}: {key} must name at least one person")
             return [str(n) for n in names]
+        if self.kind is FieldKind.LIST:
+            return self._words(event, key, raw)
+        if self.kind is FieldKind.TASKS:
+            return self._tasks(event, key, raw)
         return str(raw)
+
+    def _words(self, event: str, key: str, raw: Any) -> list[str]:
+        words = [str(w).strip() for w in raw] if isinstance(raw, list) else str(raw).split(",")
+        words = [w.strip() for w in words if w.strip()]
+        if not words:
+            raise Refused(f"{event}: {key} must list at least one item")
+        unknown = [w for w in words if self.choices and w not in self.choices]
+        if unknown:
+            raise Refused(f"{event}: {key}: unknown item {unknown[0]!r} (one of {', '.join(self.choices)})")
+        if len(set(words)) != len(words):
+            raise Refused(f"{event}: {key} lists an item twice")
+        return words
+
+    def _tasks(self, event: str, key: str, raw: Any) -> str | list[dict[str, str]]:
+        if self.marker is not None and raw == self.marker:
+            return self.marker
+        if isinstance(raw, list):  # as stored (replay, JSON): [{"owner": ..., "task": ...}]
+            pairs = [(str(t.get("owner", "")), str(t.get("task", ""))) for t in raw if isinstance(t, Mapping)]
+        else:
+            pairs = [(o, t) for o, _, t in (part.partition(":") for part in str(raw).split(";") if part.strip())]
+        out = []
+        for n, (owner, task) in enumerate(pairs, 1):
+            if not owner.strip() or not task.strip():
+                raise Refused(f"{event}: {key}: task {n} must be 'owner: task' (who is responsible for what)")
+            out.append({"owner": owner.strip(), "task": task.strip()})
+        if not out:
+            raise Refused(f"{event}: {key} must list at least one task ('owner: task; owner: task')")
+        return out
 
     def describe(self) -> str:
         """How the README and ``--set`` help show it: the key's value, and whether it is optional."""
@@ -126,6 +164,10 @@ class Field:
             values = "comma-separated people"
         elif self.kind is FieldKind.PERSON:
             values = f"a person with role {self.role}" if self.role else "a person"
+        elif self.kind is FieldKind.LIST:
+            values = f"comma-separated of {' | '.join(self.choices)}" if self.choices else "comma-separated items"
+        elif self.kind is FieldKind.TASKS:
+            values = "'owner: task; owner: task'" + (f" or {self.marker}" if self.marker else "")
         else:
             values = self.kind.value
         return values if self.required else f"optional {values}"
@@ -159,6 +201,16 @@ def people(label: str, *, required: bool = True, hint: str = "") -> Field:
     return Field(FieldKind.PEOPLE, label, required, hint=hint)
 
 
+def items(label: str, *choices: str, required: bool = True, hint: str = "") -> Field:
+    """Comma-separated words, each one of ``choices`` (any word when there are none: checked elsewhere)."""
+    return Field(FieldKind.LIST, label, required, choices, hint)
+
+
+def tasks(label: str, *, marker: str | None = None, required: bool = True, hint: str = "") -> Field:
+    """Tasks, each with its owner; ``marker`` is a word accepted instead (the plan follows later)."""
+    return Field(FieldKind.TASKS, label, required, hint=hint, marker=marker)
+
+
 # -- what an event does --------------------------------------------------------------------------------------------
 
 
@@ -171,9 +223,25 @@ class Raised:
     detail: str | None = None  # free text: stays in the database
 
 
+@dataclass(frozen=True, slots=True)
+class Tell:
+    """Someone told of what happened (PROCEDURES §7): a named person, or every holder of a role. ``about`` is what
+    the notice says — references, dates, user names; never personal data (storage adds the child's identifier to
+    the one notice the seed names: the Safeguarding Unit's registration notice)."""
+
+    kind: str  # registration | iro_allocated
+    user: str | None = None
+    role: Role | None = None
+    about: tuple[tuple[str, str], ...] = ()
+
+
 Effect = Callable[[CaseFile, dict[str, Any], date, Policy], None]  # what the event writes on the case
 Raises = Callable[[CaseFile, dict[str, Any], Person], "Raised | None"]
 Opens = Callable[[CaseFile, dict[str, Any], date], "Registration | None"]  # a case this event opens
+# Flags on the record of an event accepted although not as the procedure would have it: (flag, detail) pairs.
+Flags = Callable[[CaseFile, dict[str, Any], Person, Directory, Policy], list[tuple[str, str]]]
+Tells = Callable[[CaseFile, dict[str, Any], Person, Directory], list[Tell]]
+MeetsOnly = Callable[[CaseFile, dict[str, Any]], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +259,9 @@ class EventSpec:
     opens: Opens | None = None
     confirm: bool = False  # consequential: the desk asks to check the answers first
     timer: bool = False  # fired by the sweep when its deadline passes, never by hand
+    meets_only: MeetsOnly | None = None  # which of ``meets`` this firing meets (minutes: the meeting they minute)
+    flags: Flags | None = None
+    tells: Tells | None = None  # who is told (PROCEDURES §7)
 
     @property
     def free_text(self) -> bool:
@@ -226,6 +297,9 @@ def event(
     opens: Opens | None = None,
     confirm: bool = False,
     timer: bool = False,
+    meets_only: MeetsOnly | None = None,
+    flags: Flags | None = None,
+    tells: Tells | None = None,
 ) -> EventSpec:
     """An event spec; a plain event takes an optional note."""
     return EventSpec(
@@ -240,6 +314,9 @@ def event(
         opens,
         confirm,
         timer,
+        meets_only,
+        flags,
+        tells,
     )
 
 
@@ -266,6 +343,9 @@ class DeadlineRule:
     passing_is_expected: bool = False  # its passing is the order running its course, not a miss
     shown_from: Due | None = None  # the worklist shows it from this date, however far off it is
     passing_raises: Callable[[CaseFile], Raised | None] | None = None  # an escalation its passing raises anyway
+    at_opening: bool = False  # judged once, when the case opens: met if it opens by the due date, else missed
+    late_is_today: bool = False  # a date already past when it is armed is due that day (not skipped)
+    when_missed: Callable[[CaseFile, date], None] | None = None  # what its being missed writes on the case
 
 
 def _states(value: str | Iterable[str]) -> frozenset[str]:
@@ -287,12 +367,16 @@ def deadline(
     passing_is_expected: bool = False,
     shown_from: Due | None = None,
     passing_raises: Callable[[CaseFile], Raised | None] | None = None,
+    at_opening: bool = False,
+    late_is_today: bool = False,
+    when_missed: Callable[[CaseFile, date], None] | None = None,
 ) -> DeadlineRule:
     """A deadline rule; by default it stays alive only in the states that arm it."""
     armed = _states(armed_in)
     alive = armed if alive_in is None else _states(alive_in)
     return DeadlineRule(kind, what, owner, escalate_to, armed, alive, due, frozenset(), timer, tracks_date,
-                        skip_if_past, passing_is_expected, shown_from, passing_raises)  # fmt: skip
+                        skip_if_past, passing_is_expected, shown_from, passing_raises, at_opening,
+                        late_is_today, when_missed)  # fmt: skip
 
 
 # -- registrations and procedures ----------------------------------------------------------------------------------
@@ -334,6 +418,8 @@ class Procedure:
     registration: type[Registration]
     open: Callable[..., tuple[CaseFile, dict[str, Any]]]  # (registration, actor, on, people) -> case, payload
     final: frozenset[str] = frozenset()
+    latest_due: Callable[[CaseFile], date | None] | None = None  # no deadline of the case falls after this date
+    tells_on_opening: Callable[[CaseFile, Person], list[Tell]] | None = None
 
     @property
     def live(self) -> frozenset[str]:
@@ -352,6 +438,8 @@ def declare(
     register_roles: Iterable[Role],
     registration: type[Registration],
     open: Callable[..., tuple[CaseFile, dict[str, Any]]],
+    latest_due: Callable[[CaseFile], date | None] | None = None,
+    tells_on_opening: Callable[[CaseFile, Person], list[Tell]] | None = None,
 ) -> Procedure:
     """Check a procedure's declarations against each other and derive what follows from them.
 
@@ -377,7 +465,7 @@ def declare(
     }
     final = frozenset(s.value for s in machine.final_states)
     return Procedure(kind, version, title, states, machine, specs, rules, tuple(register_roles), registration,
-                     open, final)  # fmt: skip
+                     open, final, latest_due, tells_on_opening)  # fmt: skip
 
 
 # -- due dates, by keyword: the common shapes of PROCEDURES' timescales ---------------------------------------------

@@ -191,13 +191,14 @@ class Casebook:
     def _read(self, query: Callable[[Connection], R]) -> R:
         return transaction(self.engine, query, write=False)
 
-    def show(self, ref: str, reader: str) -> queries.CaseView:
-        """The case, its deadlines and escalations; the read is logged."""
+    def show(self, ref: str, reader: str, as_of: date | None = None) -> queries.CaseView:
+        """The case, its deadlines, escalations and involvements (``as_of``: today, for the figures that count days
+        up to it); the read is logged."""
         check_reference(ref)
         check_user(reader, "reader")
 
         def read(connection: Connection) -> queries.CaseView:
-            view = queries.case_view(connection, queries.load(connection, ref))
+            view = queries.case_view(connection, queries.load(connection, ref), as_of)
             queries.record_access(connection, ref, "show", reader, self.clock())
             return view
 
@@ -228,6 +229,9 @@ class Casebook:
         if recipient is not None:
             check_user(recipient, "recipient")
         return self._read(lambda c: notifications(c, recipient))
+
+    def caseload_notes(self, as_of: date) -> queries.CaseloadNotes:
+        return self._read(lambda c: queries.caseload_notes(c, as_of))
 
     def counts_by_state(self) -> dict[str, dict[str, int]]:
         return self._read(queries.counts_by_state)
@@ -298,7 +302,7 @@ def _named(commands: Sequence[Command]) -> list[str]:
     """Everyone a batch names: its actors and the people in its fields (looked up in one query)."""
     names = [c.actor for c in commands]
     for c in commands:
-        for key in ("iro", "distribution"):
+        for key in ("iro", "distribution", "team_manager", "participants"):
             value = getattr(c, "fields", {}).get(key)
             if value is not None:
                 names.extend(n.strip() for n in (value if isinstance(value, list) else str(value).split(",")))

@@ -35,6 +35,7 @@ __all__ = [
     "deadlines",
     "escalations",
     "events",
+    "involvements",
     "metadata",
     "notifications",
     "people",
@@ -201,23 +202,43 @@ access_log = Table(
     _when("recorded_at"),
 )
 
-# A notice for a person: an escalation raised to them, or an alarm for operators. ``subject`` is one line of
-# references, dates and counts only; ``idempotency_key`` is unique: a repeated notice is recorded once.
+# A notice for a person (PROCEDURES §7): both what is listed for them inside orderwatch and the delivery outbox.
+# Written by storage in the same transaction as the change that causes it, from the domain events; ``key`` makes
+# each notice once (registration:SO-1:su1, iro_allocated:SO-1:sw1, escalation:<id>:L<level>:<user>, …). Only the
+# Safeguarding Unit's registration notice carries the child's identifier (in ``body``).
 notifications = Table(
     "notifications",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("kind", String(20), nullable=False, server_default="escalation"),  # escalation | alarm
-    Column("escalation_id", Integer, ForeignKey("escalations.id")),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("recipient", String(100), ForeignKey("people.user"), nullable=False, index=True),
+    Column("kind", String(30), nullable=False),
     Column("case_ref", String(64)),
-    Column("recipient", String(100), ForeignKey("people.user"), nullable=False),
-    Column("role", String(40), nullable=False),
-    Column("reason", String(60), nullable=False),
-    Column("subject", String(300), nullable=False, server_default=""),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("escalation_id", Integer, ForeignKey("escalations.id")),
+    Column("role", String(40)),
+    Column("reason", String(60)),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
     _when("created_at"),
     Column("source", String(80), nullable=False),
-    UniqueConstraint("escalation_id", "recipient"),
+    Column("status", String(10), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    _when("last_attempt_at", nullable=True),
+    _when("sent_at", nullable=True),
+    Column("error", String(200)),  # never personal data
+)
+
+# Who is involved in a case in which role, from when to when (PROCEDURES §2, rev.): written from the domain events
+# (the social worker on registration, the IRO on allocation; a later change ends the old involvement).
+involvements = Table(
+    "involvements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("user", String(100), ForeignKey("people.user"), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("from_on", Date, nullable=False),
+    Column("to_on", Date),
 )
 
 # One run of the daily sweep flow, as the flow recorded it: what the morning did, and whether it finished.

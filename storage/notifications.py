@@ -1,15 +1,17 @@
-"""Notifications: a notice recorded for each person an escalation is raised to, and the list of them.
+"""Notifications: the list of them (``orderwatch notifications``), and recording an escalation's notices on demand.
 
-Recording goes through the command handler like every other write (``NotifyEscalation``).
+The notices themselves are written by the unit of work from the domain events, in the same transaction as the change
+that causes them (``storage.outbox``). ``NotifyEscalation`` — what the Prefect ``notify-escalation`` flow sends —
+records the same notices with the same idempotency keys, so it adds nothing the outbox already holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from machines.errors import Refused
 from machines.model import Role
@@ -18,7 +20,7 @@ from storage.ids import escalation_id
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import notifications as _NOTIFICATIONS
-from storage.models import people as _PEOPLE
+from storage.outbox import case_starts, escalation_notices, escalation_recipients, insert_new, people_roles
 from storage.uow import UnitOfWork
 
 __all__ = ["NotificationView", "NotifyEscalation", "notifications", "notify_escalation"]
@@ -27,7 +29,7 @@ __all__ = ["NotificationView", "NotifyEscalation", "notifications", "notify_esca
 @dataclass(frozen=True, kw_only=True)
 class NotifyEscalation(Command):
     """Record a notification for each person an escalation is raised to (``role``: the level it was raised at,
-    default its current one); idempotent. The result is who was notified."""
+    default its current one); idempotent. The result is who is notified."""
 
     escalation: int
     role: str | None = None
@@ -35,71 +37,65 @@ class NotifyEscalation(Command):
 
 @dataclass(frozen=True, slots=True)
 class NotificationView:
-    escalation: str
-    case: str
+    """A notification as ``orderwatch notifications`` lists it."""
+
+    id: int
+    key: str
+    kind: str
+    case: str | None
     recipient: str
-    role: str
-    reason: str
+    role: str | None
+    reason: str | None
+    escalation: str | None
+    subject: str
+    body: str
+    status: str
+    created_at: datetime
     source: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"escalation": self.escalation, "case": self.case, "recipient": self.recipient, "role": self.role,
-                "reason": self.reason, "source": self.source}  # fmt: skip
+        return {"id": self.id, "key": self.key, "kind": self.kind, "case": self.case, "recipient": self.recipient,
+                "role": self.role, "reason": self.reason, "escalation": self.escalation, "subject": self.subject,
+                "body": self.body, "status": self.status, "created_at": self.created_at.isoformat(),
+                "source": self.source}  # fmt: skip
 
 
 def notify_escalation(uow: UnitOfWork, cmd: NotifyEscalation) -> list[str]:
+    e = _ESCALATIONS
     found = uow.connection.execute(
-        select(_ESCALATIONS.c.raised_to, _ESCALATIONS.c.reason, _CASES.c.ref, _CASES.c.people)
-        .join(_CASES, _CASES.c.id == _ESCALATIONS.c.case_id)
-        .where(_ESCALATIONS.c.id == cmd.escalation)
+        select(e.c.raised_to, e.c.reason, e.c.level, e.c.raised_on, _CASES.c.ref, _CASES.c.people, _CASES.c.details)
+        .join(_CASES, _CASES.c.id == e.c.case_id)
+        .where(e.c.id == cmd.escalation)
     ).first()
     if found is None:
         raise Refused(f"unknown escalation {escalation_id(cmd.escalation)}")
-    raised_to, reason, ref, case_people = found
+    raised_to, reason, level, raised_on, ref, case_people, details = found
     try:
         to = Role(cmd.role or raised_to)
     except ValueError:
         raise Refused(f"unknown role {cmd.role!r}") from None
-    recipients = _recipients(uow.connection, to, case_people)
-    already = set(
-        uow.connection.scalars(
-            select(_NOTIFICATIONS.c.recipient).where(_NOTIFICATIONS.c.escalation_id == cmd.escalation)
+    if to.value != raised_to:  # an earlier level: the one its notices were recorded at, if any
+        n = _NOTIFICATIONS
+        earlier = uow.connection.scalar(
+            select(n.c.key).where(n.c.escalation_id == cmd.escalation, n.c.role == to.value).limit(1)
         )
-    )
-    new = [user for user in recipients if user not in already]
-    if new:
-        uow.connection.execute(
-            insert(_NOTIFICATIONS),
-            [{"kind": "escalation", "escalation_id": cmd.escalation, "case_ref": ref, "recipient": user,
-              "role": to.value, "reason": reason, "created_at": uow.now, "source": cmd.source or "manual",
-              "subject": f"{escalation_id(cmd.escalation)} on {ref}: {reason}, raised to {to.value}",
-              "idempotency_key": f"escalation:{cmd.escalation}:{user}"} for user in new],
-        )  # fmt: skip
+        level = int(earlier.split(":")[2][1:]) if earlier else 1
+    recipients = escalation_recipients(people_roles(uow.connection), to.value, case_starts(case_people, details))
+    notices = escalation_notices(cmd.escalation, ref, reason, to.value, level, raised_on, recipients, {})
+    insert_new(uow.connection, notices, uow.now, cmd.source or "manual")
     return recipients
 
 
-def _recipients(connection: Connection, role: Role, case_people: Mapping[str, str]) -> list[str]:
-    """The named person where the case knows them (the allocated worker's manager, and up); else every holder
-    of the role."""
-    people = {u: (r, m) for u, r, m in connection.execute(select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager))}
-    for start in (case_people.get("social_worker"), case_people.get("iro")):
-        seen: set[str] = set()
-        user = start
-        while user is not None and user in people and user not in seen:
-            seen.add(user)
-            if people[user][0] == role.value:
-                return [user]
-            user = people[user][1]
-    return sorted(u for u, (r, _) in people.items() if r == role.value)
-
-
 def notifications(connection: Connection, recipient: str | None = None) -> list[NotificationView]:
+    """Every notification (or one person's), oldest first."""
     n = _NOTIFICATIONS
-    query = (
-        select(n.c.escalation_id, n.c.case_ref, n.c.recipient, n.c.role, n.c.reason, n.c.source)
-        .where(n.c.kind == "escalation")
-        .order_by(n.c.id)
-    )
+    query = select(n.c.id, n.c.key, n.c.kind, n.c.case_ref, n.c.recipient, n.c.role, n.c.reason, n.c.escalation_id,
+                   n.c.subject, n.c.body, n.c.status, n.c.created_at, n.c.source).order_by(n.c.id)  # fmt: skip
     if recipient is not None:
         query = query.where(n.c.recipient == recipient)
-    return [NotificationView(escalation_id(row[0]), *row[1:]) for row in connection.execute(query)]
+    out = []
+    for row in connection.execute(query):
+        esc = escalation_id(row.escalation_id) if row.escalation_id is not None else None
+        out.append(NotificationView(row.id, row.key, row.kind, row.case_ref, row.recipient, row.role, row.reason, esc,
+                                    row.subject, row.body, row.status, row.created_at, row.source))  # fmt: skip
+    return out

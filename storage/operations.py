@@ -187,17 +187,14 @@ def notify_operators(uow: UnitOfWork, cmd: NotifyOperators) -> list[Notification
     """Returns the notifications for this key (new or already there), one per operator."""
     c = uow.connection
     keys = {user: f"{cmd.key}:{user}"[:200] for user in operators(c)}
-    have = set(
-        c.scalars(select(notifications.c.idempotency_key).where(notifications.c.idempotency_key.in_(keys.values())))
-    )
+    have = set(c.scalars(select(notifications.c.key).where(notifications.c.key.in_(keys.values()))))
     rows = [{"kind": "alarm", "escalation_id": None, "case_ref": None, "recipient": user, "role": Role.OPERATOR.value,
-             "reason": cmd.reason[:60], "subject": cmd.subject[:300], "idempotency_key": key, "created_at": uow.now,
-             "source": (cmd.source or "system")[:80]} for user, key in keys.items() if key not in have]  # fmt: skip
+             "reason": cmd.reason[:60], "subject": cmd.subject[:200], "body": cmd.subject, "key": key,
+             "created_at": uow.now, "source": (cmd.source or "system")[:80], "status": "pending", "attempts": 0}
+            for user, key in keys.items() if key not in have]  # fmt: skip
     if rows:
         c.execute(insert(notifications), rows)
-    return [
-        _notification(r) for r in c.execute(_SELECT_NOTES.where(notifications.c.idempotency_key.in_(keys.values())))
-    ]
+    return [_notification(r) for r in c.execute(_SELECT_NOTES.where(notifications.c.key.in_(keys.values())))]
 
 
 class Operations:

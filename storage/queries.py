@@ -17,25 +17,30 @@ from machines.calendar import parse_date
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, LogEntry, Role
 from machines.policy import Policy
+from machines.procedures import PROCEDURES
 from storage.ids import escalation_id
 from storage.models import access_log as _ACCESS
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
+from storage.models import involvements as _INVOLVEMENTS
 from storage.models import people as _PEOPLE
 from storage.rows import entry_from_row, load_cases
 
 __all__ = [
     "CaseView",
+    "CaseloadNotes",
     "DeadlineView",
     "EscalationItem",
     "EscalationView",
     "HistoryEntry",
+    "InvolvementView",
     "PersonView",
     "WorkItem",
     "case_id",
     "case_view",
+    "caseload_notes",
     "counts_by_state",
     "escalations",
     "history",
@@ -73,6 +78,20 @@ class EscalationView:
 
 
 @dataclass(frozen=True, slots=True)
+class InvolvementView:
+    """Who is (or was) involved in a case, in which role, from when to when."""
+
+    user: str
+    role: str
+    from_on: date
+    to_on: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "role": self.role, "from": self.from_on.isoformat(),
+                "to": self.to_on.isoformat() if self.to_on else None}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     """A case as ``orderwatch show`` gives it."""
 
@@ -86,9 +105,12 @@ class CaseView:
     people: dict[str, str]
     deadlines: list[DeadlineView]
     escalations: list[EscalationView]
+    involvements: list[InvolvementView] = field(default_factory=list)
+    flags: list[dict[str, str]] = field(default_factory=list)
+    guardian_contact: dict[str, Any] | None = None  # CP+ISO: the last contact and the days since (as of today)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "case": self.case,
             "kind": self.kind.value,
             "state": self.state,
@@ -99,7 +121,21 @@ class CaseView:
             "people": dict(self.people),
             "deadlines": [d.as_json() for d in self.deadlines],
             "escalations": [e.as_json() for e in self.escalations],
+            "involvements": [i.as_json() for i in self.involvements],
+            "flags": [dict(f) for f in self.flags],
         }
+        return out | ({"guardian_contact": self.guardian_contact} if self.guardian_contact is not None else {})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadNotes:
+    """What the caseload report adds for the live CP+ISO cases: days since the Children's Guardian was last contacted
+    (counted from the ISO where there has been no contact yet), and the cases flagged, by flag. References and
+    numbers only."""
+
+    guardian_days: dict[str, int]
+    no_contact_yet: list[str]
+    flagged: dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +229,7 @@ def _escalation_ids(connection: Connection, case_id: int) -> dict[int, int]:
     return {no: id_ for no, id_ in connection.execute(query)}
 
 
-def case_view(connection: Connection, case: CaseFile) -> CaseView:
+def case_view(connection: Connection, case: CaseFile, as_of: date | None = None) -> CaseView:
     """The case as ``show`` gives it; ``case`` must hold its whole history (closed deadlines too)."""
     if case.id is None:
         raise ValueError("a case view needs a stored case")
@@ -202,8 +238,43 @@ def case_view(connection: Connection, case: CaseFile) -> CaseView:
                               escalation_id(ids[d.escalation_no]) if d.escalation_no else None)
                  for d in case.deadlines]  # fmt: skip
     escalations = [EscalationView(escalation_id(ids[e.no]), e.state, e.raised_to, e.reason) for e in case.escalations]
+    inv = _INVOLVEMENTS
+    involvements = [InvolvementView(*row) for row in connection.execute(
+        select(inv.c.user, inv.c.role, inv.c.from_on, inv.c.to_on).where(inv.c.case_id == case.id).order_by(inv.c.id)
+    )]  # fmt: skip
+    contact = None
+    if case.kind is CaseKind.CP_ISO and as_of is not None:
+        last = case.dates.get("last_guardian_contact")
+        since = last or case.dates["iso_date"]
+        contact = {"last": last.isoformat() if last else None, "days_since": (as_of - since).days,
+                   "counted_from": "contact" if last else "iso_date"}  # fmt: skip
     return CaseView(case.ref, case.kind, str(case.state), case.procedure_version, case.child_id, dict(case.dates),
-                    list(case.links), dict(case.people), deadlines, escalations)  # fmt: skip
+                    list(case.links), dict(case.people), deadlines, escalations, involvements,
+                    list(case.details.get("flags", [])), contact)  # fmt: skip
+
+
+def caseload_notes(connection: Connection, as_of: date) -> CaseloadNotes:
+    """Days since the Guardian was last contacted, and the flags, of every live CP+ISO case (the caseload report)."""
+    final = PROCEDURES[CaseKind.CP_ISO].final
+    c = _CASES
+    rows = connection.execute(
+        select(c.c.ref, c.c.dates, c.c.details)
+        .where(c.c.kind == CaseKind.CP_ISO.value, c.c.state.not_in(sorted(final)))
+        .order_by(c.c.ref)
+    )
+    days: dict[str, int] = {}
+    no_contact: list[str] = []
+    flagged: dict[str, list[str]] = {}
+    for ref, dates, details in rows:
+        last = dates.get("last_guardian_contact")
+        if last is None:
+            no_contact.append(ref)
+        days[ref] = (as_of - parse_date(last or dates["iso_date"])).days
+        for f in details.get("flags", []):
+            refs = flagged.setdefault(f["flag"], [])
+            if ref not in refs:
+                refs.append(ref)
+    return CaseloadNotes(days, no_contact, flagged)
 
 
 def record_access(connection: Connection, ref: str, what: str, actor: str, now: datetime) -> None:

@@ -29,6 +29,7 @@ from machines.errors import Refused
 from machines.events import DomainEvent
 from machines.model import CaseFile, LogEntry, Person
 from machines.policy import Policy
+from storage import outbox
 from storage.db import EXCLUSIVE, WRITE
 from storage.errors import Busy, Fault, Unavailable, record_fault
 from storage.models import cases as _CASES
@@ -91,6 +92,7 @@ class UnitOfWork:
         self._locks = connection.dialect.name == "postgresql"
         self._cases: dict[str, Loaded] = {}
         self._entries: dict[str, list[LogEntry]] = {}
+        self._told = 0  # how many of ``events`` the outbox has written
 
     # -- taking cases ---------------------------------------------------------------------------------------------
 
@@ -214,12 +216,17 @@ class UnitOfWork:
         return [self._cases[ref].case for ref in self._entries]
 
     def flush(self) -> None:
-        """Write every case this transaction changed, and its log, in one executemany per statement."""
+        """Write every case this transaction changed, and its log, in one executemany per statement; then the
+        notices and involvements their domain events call for (the outbox: same transaction, or none of it)."""
         writes = Writes()
         for ref, entries in self._entries.items():
             writes.add(self.connection, self._cases[ref], entries, self.now, self.source)
         writes.flush(self.connection)
         self._entries.clear()
+        if self._told < len(self.events):
+            cases = {ref: loaded.case for ref, loaded in self._cases.items()}
+            outbox.write(self.connection, self.events[self._told :], cases, self.now, self.source)
+            self._told = len(self.events)
 
 
 @contextmanager

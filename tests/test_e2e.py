@@ -120,7 +120,8 @@ def test_a_refused_manual_event_fails_with_the_rule_and_no_traceback(stack: Stac
     run = _latest(stack, "record-event/record-event")
     assert run.state is not None and run.state.is_failed()
     assert run.state.message == ("hold_review is not allowed when case SO-REF is registered; "
-                                 "allowed now (registered): allocate_iro, discharge, record_case_summary")  # fmt: skip
+                                 "allowed now (registered): allocate_iro, discharge, issue_minutes, "
+                                 "record_case_summary, record_support_plan")  # fmt: skip
     with stack.client() as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
     assert logs and not [log.message for log in logs if "Traceback" in log.message]

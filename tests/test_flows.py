@@ -117,15 +117,15 @@ def test_a_refused_manual_event_fails_the_run_with_the_rule_and_changes_nothing(
 
 def test_escalation_actions_from_the_ui(flow_db: str, cli: Cli) -> None:
     _register(cli)
-    cli("sweep", "--as-of", "2026-01-24")  # iro_allocation missed on 01-24: ESC-1 to the safeguarding unit
+    cli("sweep", "--as-of", "2026-01-24")  # iro_allocation missed on 01-24: ESC-1 to the safeguarding unit manager
     esc = cli("show", "SO-1").json["escalations"][0]["id"]
-    acknowledged = escalation_action(escalation=esc, action="acknowledge", actor="su1", on=date(2026, 1, 26))
+    acknowledged = escalation_action(escalation=esc, action="acknowledge", actor="sum1", on=date(2026, 1, 26))
     assert acknowledged["to"] == "acknowledged"
-    resolved = escalation_action(escalation=esc, action="resolve", actor="su1", on=date(2026, 1, 27),
+    resolved = escalation_action(escalation=esc, action="resolve", actor="sum1", on=date(2026, 1, 27),
                                  resolution="actions_completed")  # fmt: skip
     assert resolved["to"] == "resolved"
     with pytest.raises(RefusedByRules, match="a resolution is given with resolve"):
-        escalation_action(escalation=esc, action="acknowledge", actor="su1", resolution="no_further_action")
+        escalation_action(escalation=esc, action="acknowledge", actor="sum1", resolution="no_further_action")
 
 
 def test_the_custom_run_form_gets_dropdowns() -> None:
@@ -170,12 +170,14 @@ def test_the_report_and_the_notification(flow_db: str, cli: Cli, book_on_flow_db
     report = caseload_report(as_of=date(2026, 1, 24))
     assert report["cases"] == 1 and report["open escalations"] == 1
     assert "Caseload as of 2026-01-24" in _artifact("orderwatch-caseload").data
-    notified = notify_escalation(case_ref="SO-1", escalation_no=1, raised_to="safeguarding_unit")
+    # the outbox already holds the escalation's notice (written with the sweep); the flow adds nothing twice
+    notified = notify_escalation(case_ref="SO-1", escalation_no=1, raised_to="safeguarding_unit_manager")
     assert notified["notified"] == 1
-    again = notify_escalation(case_ref="SO-1", escalation_no=1, raised_to="safeguarding_unit")
+    again = notify_escalation(case_ref="SO-1", escalation_no=1, raised_to="safeguarding_unit_manager")
     assert again["notified"] == 1
     notes = book_on_flow_db.notifications()
-    assert [(n.recipient, n.role) for n in notes] == [("su1", "safeguarding_unit")]  # once, not twice
+    assert [(n.kind, n.recipient, n.role) for n in notes] == [
+        ("registration", "su1", "safeguarding_unit"), ("escalation", "sum1", "safeguarding_unit_manager")]  # fmt: skip
 
 
 def test_retries_only_on_transient_database_errors() -> None:
@@ -237,7 +239,8 @@ def test_a_refused_event_ends_its_run_failed_naming_what_is_allowed_now(flow_db:
                          return_state=True)  # fmt: skip
     assert state.is_failed()
     assert state.message == ("hold_review is not allowed when case SO-1 is registered; "
-                             "allowed now (registered): allocate_iro, discharge, record_case_summary")  # fmt: skip
+                             "allowed now (registered): allocate_iro, discharge, issue_minutes, record_case_summary, "
+                             "record_support_plan")  # fmt: skip
     esc = escalation_action(escalation="ESC-99", action="acknowledge", actor="su1", return_state=True)
     assert esc.is_failed() and "allowed now" not in (esc.message or "")  # no such escalation: nothing to name
 

@@ -39,7 +39,7 @@ def _events(url: str) -> int:
     [
         pytest.param(("fire", "SO-1", "allocate_iro", "--actor", "su1", "--on", "2026-02-02", "--set", "iro=iro1"),
                      id="fire"),
-        pytest.param(("fire", "ESC-1", "acknowledge", "--actor", "su1", "--on", "2026-01-26"), id="escalation"),
+        pytest.param(("fire", "ESC-1", "acknowledge", "--actor", "sum1", "--on", "2026-01-26"), id="escalation"),
         pytest.param(("sweep", "--as-of", "2026-03-02", "--batch-size", "1"), id="sweep"),
         pytest.param(("people", "add", "sw9", "--role", "social_worker", "--manager", "tm1"), id="people-add"),
         pytest.param(("so", "register", "--case", "SO-2", "--child", "C-2", "--order-date", "2026-01-15",

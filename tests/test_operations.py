@@ -74,8 +74,8 @@ def test_an_alarm_reaches_every_operator_once(engine: sa.Engine, cli: Cli) -> No
     assert {(n.kind, n.role, n.escalation, n.case) for n in first} == {("alarm", "operator", None, None)}
     listed = cli("notifications", "--recipient", "ops1").json
     assert [(n["kind"], n["subject"]) for n in listed] == [("alarm", "no daily sweep completed for 2026-11-20")]
-    assert set(listed[0]) == {"id", "kind", "recipient", "role", "reason", "subject", "case", "escalation",
-                              "created_at", "source"}  # fmt: skip
+    assert set(listed[0]) == {"id", "key", "kind", "recipient", "role", "reason", "subject", "body", "case",
+                              "escalation", "status", "created_at", "source"}  # fmt: skip
 
 
 def test_an_operator_fires_no_case_event(cli: Cli) -> None:
@@ -101,7 +101,7 @@ def test_the_worklist_counts_each_open_escalation_once_as_overdue(engine: sa.Eng
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migration_0003_keeps_the_escalation_notices_already_there(backend: str, tmp_path: Path) -> None:
+def test_the_outbox_migration_keeps_the_escalation_notices_already_there(backend: str, tmp_path: Path) -> None:
     if backend == "sqlite":
         url, admin, schema = f"sqlite:///{tmp_path / 'old.db'}", None, None
     else:
@@ -132,7 +132,7 @@ def test_migration_0003_keeps_the_escalation_notices_already_there(backend: str,
         assert (note.kind, note.escalation, note.case) == ("escalation", "ESC-7", "SO-1")
         assert note.subject == "ESC-7 on SO-1: missed:iro_allocation, raised to safeguarding_unit"
         with engine.connect() as c:
-            assert c.scalar(sa.text("SELECT idempotency_key FROM notifications")) == "escalation:7:su1"
+            assert c.scalar(sa.text("SELECT key FROM notifications")) == "escalation:7:L1:su1"
         _upgrade(engine, "0002", down=True)  # and back
     finally:
         engine.dispose()

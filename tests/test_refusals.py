@@ -27,6 +27,11 @@ ANSWERS = {
     "expected_outcomes": "sustained change",
 }
 FULL_DISTRIBUTION = "distribution=tm1,hos1,sw1,iro1"
+# The quality check's four criteria (PROCEDURES §2, rev.): a pass confirms each of them.
+ALL_CRITERIA = "criteria_met=started_timely,plan_smart,family_life_impact,la_commitment"
+WITH_TM = "team_manager=tm1"  # the Head of Service decides with the Team Manager (rev.)
+ISSUED = "issued=2026-03-02"  # the court timetable on inform_cpc (rev.): proceedings issued Mon 2026-03-02
+PARTICIPANTS = "participants=sw1,tm1"  # the 3-way discussion: the SW, their TM and the CPC (the actor)
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +65,9 @@ SO_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "awaiting_first_cin": ("registered", fire(SO, "allocate_iro", "su1", "2026-01-20", "iro=iro1")),
     "quality_check_due": ("awaiting_first_cin", fire(SO, "record_first_cin_meeting", "sw1", "2026-02-03")),
     "quality_escalated": ("quality_check_due",
-                          fire(SO, "fail_quality_check", "iro1", "2026-02-10", "findings=plan not SMART")),
-    "plan_in_progress": ("quality_check_due", fire(SO, "pass_quality_check", "iro1", "2026-02-10")),
+                          fire(SO, "fail_quality_check", "iro1", "2026-02-10", "criteria_not_met=plan_smart",
+                               "findings=plan not SMART")),
+    "plan_in_progress": ("quality_check_due", fire(SO, "pass_quality_check", "iro1", "2026-02-10", ALL_CRITERIA)),
     "review_scheduled": ("plan_in_progress",
                          fire(SO, "schedule_review", "iro1", "2026-09-01", "review_on=2026-10-01")),
     "urgent_review": ("review_scheduled", fire(SO, "hold_review", "iro1", "2026-10-01", "outcome=inconclusive")),
@@ -69,7 +75,7 @@ SO_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "reconvene_pending": ("urgent_review", fire(SO, "record_progress", "sw1", "2026-10-10")),
     "minutes_pending": ("review_scheduled", fire(SO, "hold_review", "iro1", "2026-10-01", "outcome=extend")),
     "hos_decision_pending": ("minutes_pending", fire(SO, "issue_minutes", "iro1", "2026-10-05", FULL_DISTRIBUTION)),
-    "legal_gateway": ("hos_decision_pending", fire(SO, "decide_seek_extension", "hos1", "2026-10-08",
+    "legal_gateway": ("hos_decision_pending", fire(SO, "decide_seek_extension", "hos1", "2026-10-08", WITH_TM,
                                                    *(f"{k}={v}" for k, v in ANSWERS.items()))),
     "extension_application": ("legal_gateway", fire(SO, "approve_application", "legal1", "2026-10-12")),
     "extension_pending": ("extension_application", fire(SO, "file_application", "legal1", "2026-10-14")),
@@ -77,11 +83,11 @@ SO_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 CP_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "discussion_pending": ("iso_granted", fire(CP, "inform_cpc", "sw1", "2026-06-02")),
+    "discussion_pending": ("iso_granted", fire(CP, "inform_cpc", "sw1", "2026-06-02", ISSUED)),
     "concurrent": ("discussion_pending", fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05",
-                                              "decision=concurrent", "case_note=CN-1")),
+                                              "decision=concurrent", "case_note=CN-1", PARTICIPANTS)),
     "step_down_proposed": ("discussion_pending", fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05",
-                                                      "decision=step_down", "case_note=CN-1")),
+                                                      "decision=step_down", "case_note=CN-1", PARTICIPANTS)),
     "proceedings_concluded": ("iso_granted", fire(CP, "record_final_hearing", "legal1", "2026-06-10",
                                                   "outcome=care_order")),
 }  # fmt: skip
@@ -187,11 +193,11 @@ def test_malformed_escalation_id_is_refused(cli: Cli, db_url: str, esc_id: str) 
     [
         pytest.param(build_so("registered"), fire(SO, "record_first_cin_meeting", "sw1", "2026-01-20"),
                      ["record_first_cin_meeting is not allowed when case SO-1 is registered"], id="so-registered"),
-        pytest.param(build_so("minutes_pending"), fire(SO, "decide_step_down", "hos1", "2026-10-02"),
+        pytest.param(build_so("minutes_pending"), fire(SO, "decide_step_down", "hos1", "2026-10-02", WITH_TM),
                      ["decide_step_down is not allowed when case SO-1 is minutes_pending"], id="so-minutes-pending"),
         pytest.param(build_cp("iso_granted"),
                      fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-02", "decision=concurrent",
-                          "case_note=CN-1"),
+                          "case_note=CN-1", PARTICIPANTS),
                      ["hold_three_way_discussion is not allowed when case CP-1 is iso_granted"], id="cp-iso-granted"),
         pytest.param(build_cp("proceedings_concluded"),
                      fire(CP, "hold_cp_review", "cpc1", "2026-06-11", "outcome=end_plan"),
@@ -212,7 +218,8 @@ def test_event_not_allowed_in_the_current_state_is_refused(
     ("build", "args", "needles"),
     [
         pytest.param(build_so("registered"), fire(SO, "allocate_iro", "sw1", "2026-01-20", "iro=iro1"),
-                     ["sw1 (social_worker) may not allocate_iro", "safeguarding_unit, iro_manager"],
+                     ["sw1 (social_worker) may not allocate_iro",
+                      "safeguarding_unit, safeguarding_unit_manager, iro_manager"],
                      id="sw-allocate-iro"),
         pytest.param(build_so("hos_decision_pending"), fire(SO, "decide_step_down", "iro1", "2026-10-08"),
                      ["iro1 (iro) may not decide_step_down", "head_of_service"], id="iro-decide-step-down"),
@@ -231,9 +238,9 @@ def test_actor_without_the_role_for_the_event_is_refused(
 @pytest.mark.parametrize(
     ("build", "refused", "needles", "allowed"),
     [
-        pytest.param(build_so("quality_check_due"), fire(SO, "pass_quality_check", "iro2", "2026-02-10"),
+        pytest.param(build_so("quality_check_due"), fire(SO, "pass_quality_check", "iro2", "2026-02-10", ALL_CRITERIA),
                      ["belongs to the allocated iro iro1", "not iro2"],
-                     fire(SO, "pass_quality_check", "irom1", "2026-02-10"), id="other-iro-vs-iro-manager"),
+                     fire(SO, "pass_quality_check", "irom1", "2026-02-10", ALL_CRITERIA), id="other-iro-vs-iro-manager"),
         pytest.param(build_so("awaiting_first_cin"), fire(SO, "record_first_cin_meeting", "sw2", "2026-02-03"),
                      ["belongs to the allocated social_worker sw1", "not sw2"],
                      fire(SO, "record_first_cin_meeting", "tm1", "2026-02-03"), id="other-sw-vs-team-manager"),
@@ -375,12 +382,12 @@ def test_age_and_extension_limits_are_refused(
     [
         pytest.param(build_cp("discussion_pending", first_review=True),
                      fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=concurrent",
-                          "case_note=CN-1", "move_review_to=2026-08-11"),
+                          "case_note=CN-1", PARTICIPANTS, "move_review_to=2026-08-11"),
                      ["within 3 months of the initial conference (2026-05-10)", "no later than 2026-08-10"],
                      id="three-way-first-review"),
         pytest.param(build_cp("discussion_pending"),
                      fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=step_down",
-                          "case_note=CN-1", "move_review_to=2026-11-21"),
+                          "case_note=CN-1", PARTICIPANTS, "move_review_to=2026-11-21"),
                      ["at most 6 months apart", "review of 2026-05-20", "no later than 2026-11-20"],
                      id="three-way-after-a-review"),
         pytest.param(build_cp("concurrent"),
@@ -436,7 +443,7 @@ def test_minutes_distribution_must_include_participants_tm_and_hos(
 @pytest.mark.parametrize("left_out", list(ANSWERS))
 def test_decide_seek_extension_needs_all_five_answers(cli: Cli, db_url: str, left_out: str) -> None:
     build_so("hos_decision_pending")(cli)
-    answers = [f"{k}={v}" for k, v in ANSWERS.items() if k != left_out]
+    answers = [WITH_TM, *(f"{k}={v}" for k, v in ANSWERS.items() if k != left_out)]
     assert_refused(cli, db_url, fire(SO, "decide_seek_extension", "hos1", "2026-10-08", *answers),
                    [f"decide_seek_extension: {left_out} is required"])  # fmt: skip
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
-from tests.test_refusals import CP, CP_STEPS, _build, cp_register, fire
+from tests.test_refusals import CP, CP_STEPS, ISSUED, PARTICIPANTS, _build, cp_register, fire
 from tests.test_scenarios_so import deadline, escalations, ok, open_kinds
 
 TODAY = "2027-12-31"
@@ -64,10 +64,11 @@ def test_discussion_pending_arms_the_three_way_discussion(cli: Cli, decision: st
     build(cli, "discussion_pending")  # CPC informed Tue 06-02
     # 5 WD after Tue 06-02: 3, 4, 5, 8, 9
     assert_armed(cli, "discussion_pending", {"three_way_discussion": "2026-06-09"})
-    refused = cli(*fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-09", f"decision={decision}"))
+    refused = cli(*fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-09", f"decision={decision}",
+                        PARTICIPANTS))  # fmt: skip
     assert refused.rc == 2 and "case_note" in refused.err  # a case note reference is required
     moved = ok(cli, *fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-09", f"decision={decision}",
-                          "case_note=CN-7"))  # fmt: skip
+                          "case_note=CN-7", PARTICIPANTS))  # fmt: skip
     assert moved["to"] == to and deadline(cli, "three_way_discussion", CP)["status"] == "met"
 
 
@@ -160,7 +161,7 @@ def test_a_final_supervision_order_opens_the_linked_so_case(cli: Cli) -> None:
 def test_moving_the_next_review_within_the_working_together_limit(cli: Cli) -> None:
     build(cli, "discussion_pending")
     ok(cli, *fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=concurrent", "case_note=CN-1",
-                  "move_review_to=2026-11-20"))  # fmt: skip  # the limit itself: 6 months after 05-20
+                  PARTICIPANTS, "move_review_to=2026-11-20"))  # fmt: skip  # the limit itself: 6 months after 05-20
     # guardian: 5 WD before Fri 11-20 = Fri 11-13; midway between 05-20 and 11-20 (184 days) = 05-20 + 92 = 08-20
     assert_armed(cli, "concurrent",
                  {"cp_review": "2026-11-20", "guardian_invitation": "2026-11-13", "midway_discussion": "2026-08-20"})  # fmt: skip
@@ -176,7 +177,7 @@ def test_moving_the_next_review_past_the_limit_is_refused(
 ) -> None:
     build(cli, "discussion_pending", first_review=first_review)
     refused = cli(*fire(CP, "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=concurrent",
-                        "case_note=CN-1", f"move_review_to={too_late}"))  # fmt: skip
+                        "case_note=CN-1", PARTICIPANTS, f"move_review_to={too_late}"))  # fmt: skip
     assert refused.rc == 2 and limit in refused.err
     assert shown(cli)["state"] == "discussion_pending"
 
@@ -185,8 +186,9 @@ def test_a_review_within_10_working_days_of_a_hearing_is_flagged(cli: Cli) -> No
     # final hearing Thu 08-27 is 5 WD after the review on Thu 08-20: flagged; another case without hearings is not
     _build(cli, CP, cp_register(CP, "--final-hearing", "2026-08-27"), CP_STEPS, "concurrent")
     ok(cli, *cp_register("CP-2"))
-    ok(cli, *fire("CP-2", "inform_cpc", "sw1", "2026-06-02"))
-    ok(cli, *fire("CP-2", "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=concurrent", "case_note=CN-2"))
+    ok(cli, *fire("CP-2", "inform_cpc", "sw1", "2026-06-02", ISSUED))
+    ok(cli, *fire("CP-2", "hold_three_way_discussion", "cpc1", "2026-06-05", "decision=concurrent", "case_note=CN-2",
+                  PARTICIPANTS))  # fmt: skip
     items = ok(cli, "worklist", "--as-of", "2026-08-14", "--within", "7")
     flags = {(i["case"], i["deadline"]): i["flags"] for i in items}
     assert flags[(CP, "cp_review")] == ["consider moving the review to fit the court timetable"]

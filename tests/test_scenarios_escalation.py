@@ -2,7 +2,7 @@
 escalation of a missed one, and the CP disagreement path.
 
 The escalation most tests use: SO-1's IRO not allocated by Fri 2026-01-23, so the sweep for Sat 01-24 raises ESC-1
-to the Safeguarding Unit on 01-24. Acknowledge within 2 WD: Mon 26, Tue 27 -> 2026-01-27; resolve within 10 WD:
+to the Safeguarding Unit manager (sum1; PROCEDURES §2 rev.: never back to the unit that missed it) on 01-24. Acknowledge within 2 WD: Mon 26, Tue 27 -> 2026-01-27; resolve within 10 WD:
 26-30 (5), 02-02..06 (10) -> 2026-02-06.
 """
 
@@ -49,7 +49,7 @@ def test_raised_with_its_acknowledge_and_resolve_deadlines(cli: Cli) -> None:
     raise_missed_iro_allocation(cli)
     e = esc(cli)
     assert (e["state"], e["raised_to"], e["reason"], e["level"], e["raised_on"]) == (
-        "raised", "safeguarding_unit", "missed:iro_allocation", 1, "2026-01-24")  # fmt: skip
+        "raised", "safeguarding_unit_manager", "missed:iro_allocation", 1, "2026-01-24")  # fmt: skip
     assert esc_deadlines(cli) == {"escalation_acknowledgement": ("2026-01-27", "open"),
                                   "escalation_resolution": ("2026-02-06", "open")}  # fmt: skip
 
@@ -57,13 +57,15 @@ def test_raised_with_its_acknowledge_and_resolve_deadlines(cli: Cli) -> None:
 def test_acknowledged_by_the_role_it_is_raised_to_then_resolved_with_a_note(cli: Cli) -> None:
     raise_missed_iro_allocation(cli)
     refused = cli("fire", ESC, "acknowledge", "--actor", "sw1", "--on", "2026-01-26")
-    assert refused.rc == 2 and "safeguarding_unit" in refused.err  # not raised to the social worker
-    ok(cli, "fire", ESC, "acknowledge", "--actor", "su1", "--on", "2026-01-27")  # on the due day: met
+    assert refused.rc == 2 and "safeguarding_unit_manager" in refused.err  # not raised to the social worker
+    refused = cli("fire", ESC, "acknowledge", "--actor", "su1", "--on", "2026-01-26")
+    assert refused.rc == 2 and "safeguarding_unit_manager" in refused.err  # nor back to the unit that missed it
+    ok(cli, "fire", ESC, "acknowledge", "--actor", "sum1", "--on", "2026-01-27")  # on the due day: met
     assert esc(cli)["state"] == "acknowledged"
     assert esc_deadlines(cli)["escalation_acknowledgement"] == ("2026-01-27", "met")
-    refused = cli("fire", ESC, "resolve", "--actor", "su1", "--on", "2026-02-02")
+    refused = cli("fire", ESC, "resolve", "--actor", "sum1", "--on", "2026-02-02")
     assert refused.rc == 2 and "note" in refused.err  # a resolution note is required
-    ok(cli, "fire", ESC, "resolve", "--actor", "su1", "--on", "2026-02-06", "--set", "note=IRO named")
+    ok(cli, "fire", ESC, "resolve", "--actor", "sum1", "--on", "2026-02-06", "--set", "note=IRO named")
     assert esc(cli)["state"] == "resolved"
     assert esc_deadlines(cli)["escalation_resolution"] == ("2026-02-06", "met")
     assert ESC not in {e["id"] for e in ok(cli, "escalations", "--open")}
@@ -71,7 +73,7 @@ def test_acknowledged_by_the_role_it_is_raised_to_then_resolved_with_a_note(cli:
 
 def test_a_raised_escalation_cannot_be_resolved_unacknowledged(cli: Cli) -> None:
     raise_missed_iro_allocation(cli)
-    refused = cli("fire", ESC, "resolve", "--actor", "su1", "--on", "2026-01-26", "--set", "note=done")
+    refused = cli("fire", ESC, "resolve", "--actor", "sum1", "--on", "2026-01-26", "--set", "note=done")
     assert refused.rc == 2 and "raised" in refused.err
 
 
@@ -112,7 +114,7 @@ def test_a_missed_acknowledgement_escalates_a_level_automatically(cli: Cli) -> N
 
 def test_a_missed_resolution_escalates_a_level_automatically(cli: Cli) -> None:
     raise_missed_iro_allocation(cli)
-    ok(cli, "fire", ESC, "acknowledge", "--actor", "su1", "--on", "2026-01-26")
+    ok(cli, "fire", ESC, "acknowledge", "--actor", "sum1", "--on", "2026-01-26")
     ok(cli, "sweep", "--as-of", "2026-02-06")
     assert esc(cli)["state"] == "acknowledged"
     ok(cli, "sweep", "--as-of", "2026-02-07")

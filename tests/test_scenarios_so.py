@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
-from tests.test_refusals import ANSWERS, FULL_DISTRIBUTION, SO, build_so, fire
+from tests.test_refusals import ALL_CRITERIA, ANSWERS, FULL_DISTRIBUTION, SO, WITH_TM, build_so, fire
 
 TODAY = "2027-12-31"  # late enough that every date below is in the past
 
@@ -87,8 +87,9 @@ def test_registered_arms_iro_allocation_case_summary_and_expiry(cli: Cli) -> Non
     assert deadline(cli, "iro_allocation")["status"] == "met"
     assert case(cli)["people"]["iro"] == "iro1"
     # the case summary is recorded in any state (here the next one), without moving the case; on its day: met
+    # (rev.) the plan is tasks with owners, or to_follow (it follows the first CIN meeting)
     ok(cli, *fire(SO, "record_case_summary", "sw1", "2026-01-30", "other_orders=none", "court_wording=as sealed",
-                  "plan=to follow first CIN"))  # fmt: skip
+                  "plan=to_follow"))  # fmt: skip
     assert deadline(cli, "case_summary")["status"] == "met"
     assert case(cli)["state"] == "awaiting_first_cin"
 
@@ -105,17 +106,16 @@ def test_quality_check_due_arms_the_quality_check_and_passes(cli: Cli) -> None:
     build_so("quality_check_due")(cli)  # first CIN meeting Tue 02-03
     # 10 WD after Tue 02-03: Wed 4, Thu 5, Fri 6 (3), 9-13 (8), Mon 16 (9), Tue 17 (10)
     assert_armed(cli, "quality_check_due", {"quality_check": "2026-02-17"})
-    assert ok(cli, *fire(SO, "pass_quality_check", "iro1", "2026-02-17"))["to"] == "plan_in_progress"
+    assert ok(cli, *fire(SO, "pass_quality_check", "iro1", "2026-02-17", ALL_CRITERIA))["to"] == "plan_in_progress"
     assert deadline(cli, "quality_check")["status"] == "met"
 
 
 def test_a_failed_quality_check_escalates_at_once(cli: Cli) -> None:
     build_so("quality_check_due")(cli)
-    refused = cli(*fire(SO, "fail_quality_check", "iro1", "2026-02-10"))
+    refused = cli(*fire(SO, "fail_quality_check", "iro1", "2026-02-10", "criteria_not_met=plan_smart"))
     assert refused.rc == 2 and "findings" in refused.err  # findings required
-    assert ok(cli, *fire(SO, "fail_quality_check", "iro1", "2026-02-10", "findings=plan not SMART"))["to"] == (
-        "quality_escalated"
-    )
+    assert ok(cli, *fire(SO, "fail_quality_check", "iro1", "2026-02-10", "criteria_not_met=plan_smart",
+                         "findings=plan not SMART"))["to"] == "quality_escalated"  # fmt: skip
     raised = [e for e in escalations(cli) if e["reason"] == "quality_check_failed"]
     assert len(raised) == 1 and raised[0]["raised_on"] == "2026-02-10" and raised[0]["state"] == "raised"
 
@@ -190,8 +190,8 @@ def test_escalated_to_hos_keeps_minutes_and_reconvene_and_needs_the_hos(cli: Cli
                           "hos_attended=true"))  # fmt: skip
     assert moved["to"] == "minutes_pending"
     assert deadline(cli, "reconvene")["status"] == "met"
-    # minutes of the (last) meeting, Wed 10-28: 29, 30 (2), 11-02..06 (7), 9, 10, 11 (10)
-    assert open_kinds(cli)["minutes"] == "2026-11-11"
+    # (rev.) each meeting its own minutes: the reconvened meeting's, Wed 10-28: 29, 30 (2), 11-02..06 (7), 9, 10, 11
+    assert open_kinds(cli)["reconvened_minutes"] == "2026-11-11"
 
 
 def test_reconvene_pending_keeps_minutes_and_reconvene(cli: Cli) -> None:
@@ -199,8 +199,8 @@ def test_reconvene_pending_keeps_minutes_and_reconvene(cli: Cli) -> None:
     assert_armed(cli, "reconvene_pending", {"minutes": "2026-10-15", "reconvene": "2026-11-14"})
     moved = ok(cli, *fire(SO, "hold_reconvened_review", "iro1", "2026-11-14", "outcome=extend"))  # on the limit
     assert moved["to"] == "minutes_pending" and deadline(cli, "reconvene")["status"] == "met"
-    # minutes 10 WD after Sat 11-14: 16-20 (5), 23-27 (10)
-    assert open_kinds(cli)["minutes"] == "2026-11-27"
+    # (rev.) the reconvened meeting's own minutes: 10 WD after Sat 11-14: 16-20 (5), 23-27 (10)
+    assert open_kinds(cli)["reconvened_minutes"] == "2026-11-27"
 
 
 def test_minutes_pending_arms_the_minutes_and_their_distribution(cli: Cli) -> None:
@@ -214,8 +214,8 @@ def test_minutes_pending_arms_the_minutes_and_their_distribution(cli: Cli) -> No
 
 @pytest.mark.parametrize(
     ("decision", "fields", "to"),
-    [("decide_step_down", (), "stepping_down"),
-     ("decide_seek_extension", tuple(f"{k}={v}" for k, v in ANSWERS.items()), "legal_gateway")],
+    [("decide_step_down", (WITH_TM,), "stepping_down"),
+     ("decide_seek_extension", (WITH_TM, *(f"{k}={v}" for k, v in ANSWERS.items())), "legal_gateway")],
 )  # fmt: skip
 def test_hos_decision_pending_arms_the_decision(cli: Cli, decision: str, fields: tuple[str, ...], to: str) -> None:
     build_so("hos_decision_pending")(cli)  # minutes issued Mon 10-05
@@ -228,7 +228,7 @@ def test_hos_decision_pending_arms_the_decision(cli: Cli, decision: str, fields:
 def test_the_five_answers_are_kept_with_the_decision(cli: Cli) -> None:
     build_so("legal_gateway")(cli)
     logged = [e for e in ok(cli, "history", SO) if e["event"] == "decide_seek_extension"]
-    assert len(logged) == 1 and logged[0]["payload"] == ANSWERS
+    assert len(logged) == 1 and logged[0]["payload"] == {"team_manager": "tm1", **ANSWERS}
 
 
 @pytest.mark.parametrize(("event", "to"), [("approve_application", "extension_application"),
@@ -314,7 +314,8 @@ def test_expiry_with_an_extension_pending_is_an_escalation(cli: Cli, state: str)
 @pytest.mark.parametrize(
     ("state", "kind", "due", "day_after", "escalate_to"),
     [
-        ("registered", "iro_allocation", "2026-01-23", "2026-01-24", "safeguarding_unit"),
+        # (rev.) to the Safeguarding Unit manager, never back to the unit that missed it
+        ("registered", "iro_allocation", "2026-01-23", "2026-01-24", "safeguarding_unit_manager"),
         ("quality_check_due", "quality_check", "2026-02-17", "2026-02-18", "iro_manager"),
         ("plan_in_progress", "month9_review", "2026-10-14", "2026-10-15", "iro_manager"),
         ("minutes_pending", "minutes", "2026-10-15", "2026-10-16", "iro_manager"),

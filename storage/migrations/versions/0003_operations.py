@@ -1,4 +1,4 @@
-"""operations: the sweep's own record, and notifications that need not belong to an escalation (operators' alarms)
+"""operations: the sweep's own record (operators' alarms are notifications: the outbox, migration 0005)
 
 Revision ID: 0003
 Revises: 0002
@@ -34,32 +34,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sweep_runs_status_as_of", "sweep_runs", ["status", "as_of"], unique=False)
 
-    # notifications: add the columns nullable, fill them for the escalation notices already there, then tighten
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=20), server_default="escalation", nullable=False))
-        batch_op.add_column(sa.Column("subject", sa.String(length=300), server_default="", nullable=True))
-        batch_op.add_column(sa.Column("idempotency_key", sa.String(length=200), nullable=True))
-    op.execute(
-        "UPDATE notifications SET "
-        "subject = 'ESC-' || escalation_id || ' on ' || case_ref || ': ' || reason || ', raised to ' || role, "
-        "idempotency_key = 'escalation:' || escalation_id || ':' || recipient"
-    )
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.alter_column("subject", existing_type=sa.String(length=300), nullable=False, server_default="")
-        batch_op.alter_column("idempotency_key", existing_type=sa.String(length=200), nullable=False)
-        batch_op.alter_column("escalation_id", existing_type=sa.Integer(), nullable=True)
-        batch_op.alter_column("case_ref", existing_type=sa.String(length=64), nullable=True)
-        batch_op.create_unique_constraint(batch_op.f("uq_notifications_idempotency_key"), ["idempotency_key"])
-
 
 def downgrade() -> None:
-    op.execute("DELETE FROM notifications WHERE escalation_id IS NULL")
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_notifications_idempotency_key"), type_="unique")
-        batch_op.alter_column("case_ref", existing_type=sa.String(length=64), nullable=False)
-        batch_op.alter_column("escalation_id", existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_column("idempotency_key")
-        batch_op.drop_column("subject")
-        batch_op.drop_column("kind")
     op.drop_index("ix_sweep_runs_status_as_of", table_name="sweep_runs")
     op.drop_table("sweep_runs")
