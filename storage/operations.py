@@ -129,14 +129,16 @@ class Operations:
             )
             return None if row is None else _sweep(row)
 
-    def completed_days(self, days: Iterable[date]) -> set[date]:
-        """Which of ``days`` already have a completed sweep."""
+    def completed_at(self, days: Iterable[date]) -> dict[date, datetime]:
+        """For each of ``days`` with a completed sweep, when the latest of them completed."""
         wanted = list(days)
         with Session(self.engine) as session:
-            found = session.scalars(
-                select(SweepRunRow.as_of).where(SweepRunRow.status == "completed", SweepRunRow.as_of.in_(wanted))
-            )
-            return set(found)
+            rows = session.execute(
+                select(SweepRunRow.as_of, func.max(SweepRunRow.completed_at))
+                .where(SweepRunRow.status == "completed", SweepRunRow.as_of.in_(wanted))
+                .group_by(SweepRunRow.as_of)
+            ).all()
+            return {day: _utc(at) for day, at in rows if at is not None}
 
     def sweep_runs(self, limit: int = 20) -> list[SweepRun]:
         """The latest sweep runs, newest first."""
