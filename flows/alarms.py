@@ -195,8 +195,10 @@ def diagnose(runs: list[FlowRun], now: datetime) -> Finding:
 
 
 def _alarm_run_name() -> str:
+    """``alarm-sweep-missed-<day>``, or ``alarm-sweep-failed-<the failed run's id, short>``."""
     params = current_run.get_parameters()
-    return f"alarm-{params.get('kind')}-{params.get('day') or 'run'}"
+    about = params.get("day") or str(params.get("flow_run") or "run").removeprefix("prefect.flow-run.")[:8]
+    return f"alarm-{params.get('kind')}-{about}"
 
 
 @flow(name="operator-alarm", flow_run_name=_alarm_run_name)
