@@ -205,7 +205,7 @@ def demo() -> int:
     db = database_url()
     held = cases_in(db)
     if held:
-        print(f"orderwatch demo: {db} already holds {held} cases; the demo loads only into an empty database "
+        print(f"orderwatch demo: {db} already holds {plural(held, 'case')}; the demo loads only into an empty database "
               "(another one: ORDERWATCH_DATABASE_URL=sqlite:///var/other.db make demo)", file=sys.stderr)  # fmt: skip
         return 2
     today = clock.today()

@@ -105,6 +105,7 @@ class Status:
 
     def lines(self) -> list[str]:
         """The screen."""
+        from flows.views import plural
 
         def london(iso: str | None) -> str:
             if not iso:
@@ -124,7 +125,7 @@ class Status:
         last = self.last_sweep
         out.append("  last sweep       " + ("none completed" if not last else
                    f"completed {london(last['completed_at'])}, as of {last['as_of']}, "
-                   f"{last['deadlines_passed']} deadlines passed ({last['flow_run_name']})"))  # fmt: skip
+                   f"{plural(last['deadlines_passed'], 'deadline')} passed ({last['flow_run_name']})"))  # fmt: skip
         nxt = self.next_sweep
         out.append("  next sweep       " + ("none scheduled" if not nxt else
                    f"{london(nxt['expected_start'])} London ({nxt['name']}, {nxt['state']})"))  # fmt: skip

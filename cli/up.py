@@ -154,11 +154,12 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 def _load_demo(env: dict[str, str]) -> str:
     from cli import clock
     from cli.demo import cases_in, load_demo
+    from flows.views import plural
 
     url = env["ORDERWATCH_DATABASE_URL"]
     held = cases_in(url)
     if held:
-        return f"demo not loaded: the database already holds {held} cases"
+        return f"demo not loaded: the database already holds {plural(held, 'case')}"
     load_demo(url, clock.today())
     return "demo caseload loaded"
 

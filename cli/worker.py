@@ -32,6 +32,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.events.worker import EventsWorker
 
 from cli import clock
 from cli.secure import api_access, prefect_api
@@ -115,6 +116,7 @@ def _prepare(pool: str, with_catch_up: bool) -> list[str]:
         with prefect_api(), get_client(sync_client=True) as client:
             try:
                 announced = expect_mornings(ops, clock.now())
+                EventsWorker.drain_all()  # this process becomes the worker next: send them now
                 notes.append(f"mornings announced to the alarm: {', '.join(d.isoformat() for d in announced)}")
             except Exception as exc:  # the worker matters more than the announcement: say so and go on
                 notes.append(f"could not announce the mornings ({type(exc).__name__}: {exc})")

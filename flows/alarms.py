@@ -11,8 +11,9 @@ sender sets ``occurred``. So:
 - **orderwatch.sweep.expected** (resource ``orderwatch.sweep.<day>``) says "a sweep must complete for <day>"; its
   ``occurred`` is the window's opening (deadline − window, 06:30 London by default), so its window closes exactly
   at the deadline (07:30 London, right across DST: the instant is worked out per day). These are emitted ahead, for
-  the next seven mornings without a completed sweep: by every completed sweep, by ``orderwatch worker`` (and so
-  ``orderwatch up``) at start, and by this module's alarm flow. None of them depends on Prefect's scheduler.
+  the next two mornings, by every completed sweep of the day, by ``orderwatch worker`` (and so ``orderwatch up``)
+  at start, and by this module's alarm flow — a chain that renews itself and does not depend on Prefect's
+  scheduler.
 - **orderwatch.sweep.completed** (the same resource) is emitted by the sweep flow when it has finished.
 - Automation **"orderwatch alarm: no sweep completed by the deadline"**: proactive, ``after`` expected,
   ``expect`` completed, ``for_each`` the resource id (a window per day), threshold 1, ``within`` the window. A
@@ -98,22 +99,24 @@ def announce_completed(day: date, flow_run_id: str | None) -> None:
                payload={"day": day.isoformat()})  # fmt: skip
 
 
-def expect_mornings(ops: Operations, now: datetime, alarm: SweepAlarm | None = None, days: int = 7) -> list[date]:
-    """Announce the next ``days`` mornings that still lack a completed sweep (each opens its alarm window).
+def expect_mornings(ops: Operations, now: datetime, alarm: SweepAlarm | None = None, days: int = 2) -> list[date]:
+    """Announce the next ``days`` mornings (each opens its alarm window) but those whose sweep already completed
+    inside their window — such a completion came before the window existed and would not be counted.
 
-    Repeating an announcement is harmless (Prefect keeps the window it has); a day whose sweep already completed is
-    never announced (its completion would not be seen again). Returns the days announced.
+    Repeating an announcement is harmless (Prefect keeps the window it has). Two mornings, not a week: every
+    announcement is a write on Prefect's embedded SQLite, and the chain renews itself (each completed sweep, each
+    worker start and each alarm announces the next two). Returns the days announced.
     """
     alarm = alarm or sweep_alarm()
     mornings = alarm.mornings(now, days)
-    done = ops.completed_days(mornings)
-    announced = [d for d in mornings if d not in done]
+    completed = ops.completed_at(mornings)
+    announced = [d for d in mornings if d not in completed or completed[d] < alarm.opens(d)]
     for day in announced:
         emit_event(event=EXPECTED, resource=sweep_resource(day), occurred=alarm.opens(day),
                    payload={"day": day.isoformat(), "deadline": alarm.deadline(day).isoformat(),
                             "deadline_london": _london(alarm.deadline(day))})  # fmt: skip
-    EventsWorker.drain_all()
     if any(alarm.deadline(d) - now < alarm.window for d in announced):
+        EventsWorker.drain_all()  # sent before the server is asked to look again
         _reload_missed_automation(announced[0], alarm)
     return announced
 
@@ -192,8 +195,10 @@ def diagnose(runs: list[FlowRun], now: datetime) -> Finding:
 
 
 def _alarm_run_name() -> str:
+    """``alarm-sweep-missed-<day>``, or ``alarm-sweep-failed-<the failed run's id, short>``."""
     params = current_run.get_parameters()
-    return f"alarm-{params.get('kind')}-{params.get('day') or 'run'}"
+    about = params.get("day") or str(params.get("flow_run") or "run").removeprefix("prefect.flow-run.")[:8]
+    return f"alarm-{params.get('kind')}-{about}"
 
 
 @flow(name="operator-alarm", flow_run_name=_alarm_run_name)

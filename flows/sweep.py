@@ -64,7 +64,8 @@ def daily_sweep(as_of: date | None = None, batch_size: int = 500) -> dict[str, A
         raise
     ops.sweep_finished(this_run, "completed", passed=total.passed, cases=total.cases, batches=total.batches)
     announce_completed(day, flow_run.get_id())
-    expect_mornings(ops, clock.now())
+    if day >= clock.today():  # the morning's own sweep (or its catch-up) keeps the next mornings watched
+        expect_mornings(ops, clock.now())
     logger.info(
         "sweep as of %s: %s passed on %s in %s, %s raised",
         day, plural(total.passed, "deadline"), plural(total.cases, "case"), plural(total.batches, "batch"),

@@ -238,12 +238,16 @@ class Operations:
         row = self._read(lambda c: c.execute(query).first())
         return None if row is None else _sweep(row)
 
-    def completed_days(self, days: Iterable[date]) -> set[date]:
-        """Which of ``days`` already have a completed sweep."""
+    def completed_at(self, days: Iterable[date]) -> dict[date, datetime]:
+        """For each of ``days`` with a completed sweep, when the latest of them completed."""
         wanted = list(days)
-        query = select(sweep_runs.c.as_of).where(sweep_runs.c.status == "completed", sweep_runs.c.as_of.in_(wanted))
-        found: set[date] = self._read(lambda c: set(c.scalars(query)))
-        return found
+        query = (
+            select(sweep_runs.c.as_of, func.max(sweep_runs.c.completed_at))
+            .where(sweep_runs.c.status == "completed", sweep_runs.c.as_of.in_(wanted))
+            .group_by(sweep_runs.c.as_of)
+        )
+        rows = self._read(lambda c: c.execute(query).all())
+        return {day: _utc(at) for day, at in rows if at is not None}
 
     def sweep_runs(self, limit: int = 20) -> list[SweepRun]:
         """The latest sweep runs, newest first."""

@@ -252,4 +252,4 @@ def test_no_prefect_service_wrote_a_traceback(up: Up) -> None:
     from cli.status import service_errors
 
     found = service_errors(up.var / "prefect" / "server.log")
-    assert [e for e in found if not e.transient] == [] and len(found) <= 3
+    assert [e for e in found if not e.transient] == []

@@ -49,7 +49,7 @@ def test_the_sweep_records_itself_and_the_last_completed_is_found(engine: sa.Eng
         4,
     )
     assert last.completed_at == NOW and last.completed_at.tzinfo is not None
-    assert ops.completed_days([date(2026, 11, 19), date(2026, 11, 20)]) == {date(2026, 11, 19)}
+    assert ops.completed_at([date(2026, 11, 19), date(2026, 11, 20)]) == {date(2026, 11, 19): NOW}
     again = ops.sweep_started("run-1", "sweep-2026-11-19", date(2026, 11, 19))  # the same run retried
     assert again.status == "running" and again.completed_at is None
     assert [(r.flow_run_id, r.status) for r in ops.sweep_runs()] == [
