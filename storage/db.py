@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine", "upgrade"]
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
 # The newest migration (a test keeps it equal to Alembic's head): a current schema is recognised without importing
 # Alembic, which would cost every command line a twentieth of a second.
-HEAD = "0002"
+HEAD = "0005_desk"
 # Execution option of a unit of work that writes: on SQLite its transaction begins IMMEDIATE (it takes the write
 # lock first, so what it reads cannot change before it writes).
 WRITE = "orderwatch_write"
