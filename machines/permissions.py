@@ -36,6 +36,7 @@ from machines import escalation as escalations
 from machines.model import CaseFile, CaseKind, Directory, Escalation, EscalationState, Person, Role
 from machines.procedures import PROCEDURES, RULES
 from machines.spec import EventSpec
+from machines.wording import state_words
 
 __all__ = [
     "actions",
@@ -92,7 +93,7 @@ def refusal(case: CaseFile, event: str, person: Person, people: Directory) -> st
     if spec is None or spec.timer:
         return f"There is no action called {event} for this kind of case."
     if spec.name not in {s.name for s in events_from(case.kind, case.state)}:
-        return f"This cannot be recorded while the case is {str(case.state).replace('_', ' ')}."
+        return f"This cannot be recorded now: the case is at “{state_words(case.kind.value, str(case.state))}”."
     if person.role not in spec.roles:
         allowed = ", ".join(r.value.replace("_", " ") for r in spec.roles)
         return f"Only these roles may do this: {allowed}."

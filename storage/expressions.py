@@ -20,7 +20,7 @@ __all__ = ["CASE_PERSON_KEYS", "case_person"]
 CASE_PERSON_KEYS = ("social_worker", "iro")  # the keys indexed (a key outside these is only ever scanned)
 
 
-class case_person(FunctionElement[str]):  # noqa: N801 - named like the SQL functions it stands for
+class case_person(FunctionElement[str]):
     """The user name stored under ``key`` in a JSON people column (``NULL`` when there is none)."""
 
     type = String()

@@ -1,0 +1,67 @@
+"""My work (``/``): the signed-in person's overdue and due work, their escalations and notifications; a manager's
+team view (``/?view=team``): the work of everyone in their line, person by person."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from desk.present import escalation_rows, group_work, work_rows
+from desk.web import NOT_A_PERSON, NOT_CONNECTED, CurrentPerson, desk_state, reads, render, today
+from machines.model import Role
+from machines.wording import long_date, role_words
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/")
+def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Response:
+    """The person's work grouped by when it is due; ``view=team`` for a manager's line."""
+    if desk_state(request).services.casebook is None:
+        return render(request, "my_work.html", {"title": "My work", "notice": NOT_CONNECTED})
+    book = reads(request)
+    me = book.person(person.id)
+    if me is None:
+        notice = "Your role has no casework: use People." if "admin" in person.roles else NOT_A_PERSON
+        return render(request, "my_work.html", {"title": "My work", "notice": notice})
+    as_of = today(request)
+    calendar = book.book.policy.calendar
+    members = book.line(person.id)
+    manages = len(members) > 1 or me.role is Role.HEAD_OF_SERVICE
+    context: dict[str, Any] = {"role": role_words(me.role), "manages": manages, "as_of": long_date(as_of)}
+    if view == "team" and manages:
+        items, truncated = book.work(person.id, as_of, team=True)
+        by_person: dict[str, list[Any]] = defaultdict(list)
+        for item in items:
+            by_person[item.responsible or f"{role_words(item.owner_role)} queue"].append(item)
+        people = [m.user for m in members if m.user != person.id]
+        people += sorted(k for k in by_person if k not in people and k != person.id)
+        team = []
+        for user in people:
+            mine = by_person.get(user, [])
+            groups = group_work(mine, as_of, calendar, user)
+            urgent = [i for i in mine if i.overdue(as_of) or (i.due_on - as_of).days <= 7]
+            role = next((role_words(m.role) for m in members if m.user == user), "")
+            team.append({"user": user, "role": role, "counts": {g.key: g.total for g in groups},
+                         "rows": work_rows(urgent[:20], as_of, calendar, person.id), "more": max(0, len(urgent) - 20)})  # fmt: skip
+        context |= {"title": "My team's work", "team": team, "truncated": truncated,
+                    "escalations": escalation_rows(book.escalations(person.id, team=True), as_of, calendar)}  # fmt: skip
+        return render(request, "team.html", context)
+    items, truncated = book.work(person.id, as_of)
+    own = [i for i in items if not i.queue]
+    queue = [i for i in items if i.queue]
+    context |= {
+        "title": "My work",
+        "groups": group_work(own, as_of, calendar, person.id),
+        "queue": group_work(queue, as_of, calendar, person.id) if queue else None,
+        "queue_name": f"{role_words(me.role)} queue" if me.role is not Role.IRO_MANAGER else "IRO allocations",
+        "truncated": truncated,
+        "escalations": escalation_rows(book.escalations(person.id), as_of, calendar),
+        "notifications": book.notifications(person.id),
+    }
+    return render(request, "my_work.html", context)
