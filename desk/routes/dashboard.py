@@ -20,7 +20,10 @@ SHORT = {"so": "SO", "cp-iso": "CP+ISO"}  # the kinds, short enough for a chart'
 
 
 def _team_words(team: str) -> str:
-    return team if team.endswith("'s team") else f"{role_words(team)} queue"
+    if team.endswith("'s team"):
+        return team
+    words = role_words(team)
+    return f"{words[:1].upper()}{words[1:]} queue"
 
 
 @router.get("/dashboard")

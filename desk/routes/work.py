@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from desk.navigation import CASEWORK_ROLES
 from desk.present import escalation_rows, group_work, work_rows
 from desk.web import NOT_A_PERSON, NOT_CONNECTED, CurrentPerson, desk_state, reads, render, today
 from machines.model import Role
@@ -26,8 +27,8 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         return render(request, "my_work.html", {"title": "My work", "notice": NOT_CONNECTED})
     book = reads(request)
     me = book.person(person.id)
-    if me is None:
-        notice = "Your role has no casework: use People." if "admin" in person.roles else NOT_A_PERSON
+    if me is None or me.role.value not in CASEWORK_ROLES:
+        notice = NOT_A_PERSON if me is None else "Your role has no casework: use People."
         return render(request, "my_work.html", {"title": "My work", "notice": notice})
     as_of = today(request)
     calendar = book.book.policy.calendar
