@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,11 +57,13 @@ class PrefectActionEvents:
     with CSRF protection is asked for a token, as Prefect's own client does.
     """
 
-    def __init__(self, api_url: str, *, auth: str | None = None, timeout: float = 2.0, capacity: int = 1000) -> None:
+    def __init__(self, api_url: str, *, auth: str | None = None, timeout: float = 5.0, capacity: int = 1000,
+                 retry_after: float = 1.0) -> None:  # fmt: skip
         self.api_url = api_url.rstrip("/")
         self.counts = Counts()
         self._auth = httpx.BasicAuth(*auth.split(":", 1)) if auth and ":" in auth else None
         self._timeout = timeout
+        self._retry_after = retry_after
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=capacity)
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
@@ -107,13 +110,20 @@ class PrefectActionEvents:
                     self._pending -= len(batch)
                     self._settled.notify_all()
 
+    def _post(self, client: httpx.Client, batch: list[dict[str, Any]]) -> None:
+        response = client.post("/events", json=batch, headers=self._csrf)
+        if response.status_code == 403 and "csrf" in response.text.lower():
+            self._csrf = self._token(client)
+            response = client.post("/events", json=batch, headers=self._csrf)
+        response.raise_for_status()
+
     def _send(self, client: httpx.Client, batch: list[dict[str, Any]]) -> None:
         try:
-            response = client.post("/events", json=batch, headers=self._csrf)
-            if response.status_code == 403 and "csrf" in response.text.lower():
-                self._csrf = self._token(client)
-                response = client.post("/events", json=batch, headers=self._csrf)
-            response.raise_for_status()
+            try:
+                self._post(client, batch)
+            except httpx.TransportError:  # once more, a moment later: a server starting or briefly busy
+                time.sleep(self._retry_after)
+                self._post(client, batch)
             self.counts.sent += len(batch)
         except Exception as exc:  # best effort: Prefect down, refusing, or slow must never reach the action
             self.counts.failed += len(batch)
