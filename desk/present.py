@@ -127,6 +127,10 @@ def group_work(items: Sequence[WorkItem], as_of: date, calendar: WorkingCalendar
     return list(groups.values())
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def escalation_rows(rows: Iterable[EscalationRow], as_of: date, calendar: WorkingCalendar) -> list[dict[str, Any]]:
     """Escalations as the pages show them: why, to whom, since when, what is due next."""
     out = []
@@ -135,7 +139,7 @@ def escalation_rows(rows: Iterable[EscalationRow], as_of: date, calendar: Workin
         next_step = "acknowledge" if "escalation_acknowledgement" in r.due else "resolve"
         out.append({
             "id": r.id, "row_id": r.row_id, "case": r.case, "no": r.no, "level": r.level,
-            "reason": escalation_reason_words(r.reason), "raised_to": role_words(r.raised_to),
+            "reason": escalation_reason_words(r.reason), "raised_to": _capital(role_words(r.raised_to)),
             "raised_on": long_date(r.raised_on), "state": state_words("escalation", r.state),
             "due": long_date(due) if due else "", "next_step": next_step if due else "",
             "tag": due_tag(due, as_of, calendar) if due else None,

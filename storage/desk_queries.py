@@ -12,7 +12,8 @@ reader's user name (``reader``) so that storage can enforce reading rights in th
 
 "Overdue" work is work still outstanding after its due date: an open deadline due before today (the morning's sweep
 has not run yet), or a deadline the sweep marked missed whose work is still to do — the case is still in a state the
-deadline lives in, no later deadline of its kind replaced it, and none of the events that meet it has happened since.
+deadline lives in, no later deadline of its kind replaced it, and none of the events that meet it has happened since
+(deadlines missed more than a year ago are left to their escalations).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "case_page",
     "escalations_for",
     "line",
+    "manages",
     "notifications_for",
     "people_with_role",
     "person",
@@ -64,7 +66,8 @@ QUEUE_ROLES = frozenset(
      Role.CPC_TEAM_MANAGER}
 )  # fmt: skip
 SEES_EVERY_CASE = frozenset({Role.HEAD_OF_SERVICE})  # the top of every line
-ITEM_LIMIT = 2000  # rows read for one worklist: the page shows the most urgent of them and says how many more
+ITEM_LIMIT = 600  # rows read for one worklist: the page shows the most urgent of them and says there are more
+MISSED_LOOKBACK_DAYS = 366  # missed work still to do is listed for deadlines due within the last year
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,11 @@ def line(connection: Connection, user: str) -> list[Member]:
     return [Member(*row) for row in connection.execute(select(tree.c.user, tree.c.role, tree.c.manager))]
 
 
+def manages(connection: Connection, user: str) -> bool:
+    """Whether anyone has ``user`` as their manager (``ix_people_manager``)."""
+    return connection.scalar(select(_PEOPLE.c.user).where(_PEOPLE.c.manager == user).limit(1)) is not None
+
+
 def people_with_role(connection: Connection, role: str | None) -> list[Member]:
     """Everyone holding ``role`` (everyone if ``None``), by user name."""
     query = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).order_by(_PEOPLE.c.user)
@@ -210,23 +218,62 @@ def _alive_when_missed(kinds: Iterable[str]) -> Any:
     return or_(*parts) if parts else false()
 
 
-def _items_query(kinds: Iterable[str], as_of: date, horizon: date, case_ids: Any | None) -> Select[Any]:
+_ITEM_COLUMNS = (_DEADLINES.c.id, _CASES.c.ref, _CASES.c.kind, _CASES.c.state, _DEADLINES.c.kind,
+                 _DEADLINES.c.due_on, _DEADLINES.c.status, _DEADLINES.c.owner, _SW, _IRO, _DEADLINES.c.case_id,
+                 _DEADLINES.c.armed_on)  # fmt: skip
+
+
+def _item_statements(kind: str, as_of: date, horizon: date) -> list[Select[Any]]:
+    """The statements reading one kind of work, each a range of ``ix_deadlines_kind_status_due_on`` read in due
+    order (so a queue's most urgent ``ITEM_LIMIT`` are found without sorting the whole queue): open and due by the
+    horizon; open and shown early (the month-9 review from month 8); missed within the last year and still alive."""
+    d, c = _DEADLINES, _CASES
+    base = select(*_ITEM_COLUMNS).join(c, c.c.id == d.c.case_id).where(d.c.kind == kind, d.c.escalation_no.is_(None))
+    statements = [
+        base.where(d.c.status == DeadlineStatus.OPEN.value, d.c.due_on <= horizon),
+        base.where(d.c.status == DeadlineStatus.MISSED.value, d.c.due_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS),
+                   c.c.state.in_(sorted(RULES[kind].alive_in))),
+    ]  # fmt: skip
+    if RULES[kind].shown_from is not None:
+        statements.append(base.where(d.c.status == DeadlineStatus.OPEN.value, d.c.due_on > horizon,
+                                     d.c.shown_from <= as_of))  # fmt: skip
+    return [q.order_by(d.c.due_on, d.c.id).limit(ITEM_LIMIT) for q in statements]
+
+
+def _scoped_items(kinds: Iterable[str], as_of: date, horizon: date, case_ids: list[int]) -> Select[Any]:
+    """Work of these kinds on a few cases (a person's line): one statement, through ``deadlines.case_id``."""
     d, c = _DEADLINES, _CASES
     kinds = sorted(kinds)
-    query = (
-        select(d.c.id, c.c.ref, c.c.kind, c.c.state, d.c.kind, d.c.due_on, d.c.status, d.c.owner, _SW, _IRO,
-               d.c.case_id, d.c.armed_on)
+    early = [k for k in kinds if RULES[k].shown_from is not None]
+    return (
+        select(*_ITEM_COLUMNS)
         .join(c, c.c.id == d.c.case_id)
-        .where(d.c.escalation_no.is_(None), d.c.kind.in_(kinds))
+        .where(d.c.case_id.in_(case_ids), d.c.escalation_no.is_(None), d.c.kind.in_(kinds))
         .where(or_(and_(d.c.status == DeadlineStatus.OPEN.value,
-                        or_(d.c.due_on <= horizon, d.c.shown_from <= as_of)),
-                   and_(d.c.status == DeadlineStatus.MISSED.value, _alive_when_missed(kinds))))
-        .order_by(d.c.due_on, c.c.ref, d.c.id)
-        .limit(ITEM_LIMIT)
+                        or_(d.c.due_on <= horizon, and_(d.c.kind.in_(early), d.c.shown_from <= as_of))),
+                   and_(d.c.status == DeadlineStatus.MISSED.value,
+                        d.c.due_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS), _alive_when_missed(kinds))))
+        .order_by(d.c.due_on, d.c.id)
+        .limit(ITEM_LIMIT + 1)
     )  # fmt: skip
+
+
+def _read_items(connection: Connection, kinds: Iterable[str], as_of: date, horizon: date,
+                case_ids: list[int] | None) -> tuple[list[Any], bool]:  # fmt: skip
+    """Rows of work of these kinds, the most urgent ``ITEM_LIMIT``; and whether there were more. On the cases
+    named (a line) in one statement; on every case (a queue, a Head of Service) kind by kind, in due order."""
     if case_ids is not None:
-        query = query.where(d.c.case_id.in_(case_ids))
-    return query
+        found = list(connection.execute(_scoped_items(kinds, as_of, horizon, case_ids))) if case_ids else []
+        return found[:ITEM_LIMIT], len(found) > ITEM_LIMIT
+    rows: list[Any] = []
+    full = False
+    for kind in sorted(kinds):
+        for statement in _item_statements(kind, as_of, horizon):
+            found = list(connection.execute(statement))
+            full = full or len(found) >= ITEM_LIMIT
+            rows.extend(found)
+    rows.sort(key=lambda r: (r[5], r[0]))
+    return rows[:ITEM_LIMIT], full or len(rows) > ITEM_LIMIT
 
 
 def _still_to_do(connection: Connection, rows: list[Any]) -> set[int]:
@@ -290,19 +337,21 @@ def work_items(connection: Connection, reader: str, as_of: date, *, horizon_days
     me = person(connection, reader)
     if me is None:
         return [], False
-    members = line(connection, reader)
-    users = [m.user for m in members]
     everything = me.role in SEES_EVERY_CASE
+    users = [] if everything and not team else [m.user for m in line(connection, reader)]
     horizon = as_of + timedelta(days=horizon_days)
-    scope = None if everything else _line_case_ids(users)
+    scope = None if everything else list(connection.scalars(_line_case_ids(users)))
     kinds = set(RULES) - {k for k in RULES if k.startswith("escalation_")} if team else kinds_met_by(me.role)
-    rows = list(connection.execute(_items_query(kinds, as_of, horizon, scope)))
+    rows, more = _read_items(connection, kinds, as_of, horizon, scope)
     queue_rows: list[Any] = []
     if me.role in QUEUE_ROLES and not team and queue_kinds(me.role):
-        queue_rows = list(connection.execute(_items_query(queue_kinds(me.role), as_of, horizon, None)))
-    truncated = len(rows) >= ITEM_LIMIT or len(queue_rows) >= ITEM_LIMIT
+        queue_rows, more_queued = _read_items(connection, queue_kinds(me.role), as_of, horizon, None)
+        more = more or more_queued
+    truncated = more
     todo = _still_to_do(connection, rows + queue_rows)
-    named = {r[8] for r in rows + queue_rows if r[8]} | {r[9] for r in rows + queue_rows if r[9]}
+    # managers matter for the line's own work (the ownership rule) and for a manager's deadline on a queue's case
+    managed = [r for r in queue_rows if r[7] in (Role.TEAM_MANAGER.value, Role.IRO_MANAGER.value)]
+    named = {u for r in [*rows, *managed] for u in (r[8], r[9]) if u}
     managers = {p.user: p.manager for p in load_people(connection, sorted(named)).values()}
     in_line = set(users)
     items: dict[int, WorkItem] = {}
@@ -340,44 +389,51 @@ def _mine(me: Person, kind: str, sw: str | None, iro: str | None, in_line: set[s
 # -- escalations -----------------------------------------------------------------------------------------------------
 
 
-def escalations_for(connection: Connection, reader: str, *, team: bool = False,
-                    open_only: bool = True) -> list[EscalationRow]:  # fmt: skip
+def escalations_for(connection: Connection, reader: str, *, team: bool = False, open_only: bool = True,
+                    limit: int = 100) -> tuple[list[EscalationRow], int]:  # fmt: skip
     """Open escalations raised to the reader: to their role on the cases of their line (a queue role, or a Head of
-    Service: every one raised to the role). ``team``: every escalation on the cases of the reader's line."""
+    Service: every one raised to the role). ``team``: every escalation on the cases of the reader's line. The oldest
+    ``limit`` of them, and how many there are."""
     me = person(connection, reader)
     if me is None:
-        return []
+        return [], 0
     e, c = _ESCALATIONS, _CASES
-    query = select(e.c.id, c.c.ref, c.c.kind, e.c.no, e.c.reason, e.c.raised_to, e.c.raised_on, e.c.state,
-                   e.c.level, e.c.deadline_kind).join(c, c.c.id == e.c.case_id)  # fmt: skip
-    if open_only:
-        query = query.where(e.c.state != EscalationState.resolved.value)
-    users = [m.user for m in line(connection, reader)]
+    query = select(e.c.id)  # the escalations chosen from their own table (its index), the cases joined to the page's
+    if open_only:  # IN, not !=: a range of ix_escalations_raised_to_state_raised_on
+        query = query.where(e.c.state.in_([s.value for s in EscalationState if s is not EscalationState.resolved]))
     everything = me.role in SEES_EVERY_CASE
     if team:
         if not everything:
-            query = query.where(e.c.case_id.in_(_line_case_ids(users)))
+            query = query.where(e.c.case_id.in_(_line_case_ids([m.user for m in line(connection, reader)])))
         query = query.where(e.c.raised_to != me.role.value)
     else:
         query = query.where(e.c.raised_to == me.role.value)
         if not everything and me.role not in QUEUE_ROLES:
-            query = query.where(e.c.case_id.in_(_line_case_ids(users)))
-    rows = list(connection.execute(query.order_by(e.c.raised_on, e.c.id).limit(ITEM_LIMIT)))
+            query = query.where(e.c.case_id.in_(_line_case_ids([m.user for m in line(connection, reader)])))
+    page = query.order_by(e.c.raised_on, e.c.id).limit(limit).subquery()
+    rows = list(connection.execute(
+        select(e.c.id, c.c.ref, c.c.kind, e.c.no, e.c.reason, e.c.raised_to, e.c.raised_on, e.c.state, e.c.level,
+               e.c.deadline_kind, e.c.case_id)
+        .join(page, page.c.id == e.c.id).join(c, c.c.id == e.c.case_id).order_by(e.c.raised_on, e.c.id)
+    ))  # fmt: skip
+    total = len(rows)
+    if total == limit:
+        total = connection.scalar(select(func.count()).select_from(query.subquery())) or 0
     due: dict[tuple[str, int], dict[str, date]] = {}
     if rows:
         d = _DEADLINES
         for ref, no, kind, due_on in connection.execute(
             select(c.c.ref, d.c.escalation_no, d.c.kind, d.c.due_on)
             .join(c, c.c.id == d.c.case_id)
-            .where(d.c.status == DeadlineStatus.OPEN.value, d.c.escalation_no.is_not(None),
-                   d.c.case_id.in_(select(e.c.case_id).where(e.c.id.in_([r[0] for r in rows]))))
+            .where(d.c.case_id.in_(sorted({r[-1] for r in rows})), d.c.status == DeadlineStatus.OPEN.value,
+                   d.c.escalation_no.is_not(None))
         ):  # fmt: skip
             due.setdefault((ref, no), {})[kind] = due_on
     return [
         EscalationRow(escalation_id(id_), id_, ref, kind, no, reason, to, on, state, level, deadline_kind,
                       due.get((ref, no), {}))
-        for id_, ref, kind, no, reason, to, on, state, level, deadline_kind in rows
-    ]  # fmt: skip
+        for id_, ref, kind, no, reason, to, on, state, level, deadline_kind, _ in rows
+    ], total  # fmt: skip
 
 
 def escalation(connection: Connection, row_id: int) -> EscalationRow | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, or_, select
@@ -18,7 +18,7 @@ from machines.calendar import add_months
 from machines.model import DeadlineStatus, EscalationState, Role
 from machines.policy import Policy
 from machines.procedures import RULES
-from storage.desk_queries import SEES_EVERY_CASE, _alive_when_missed, _line_case_ids, line, person
+from storage.desk_queries import MISSED_LOOKBACK_DAYS, SEES_EVERY_CASE, _alive_when_missed, _line_case_ids, line, person
 from storage.expressions import case_person
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
@@ -32,7 +32,6 @@ __all__ = ["AGE_BANDS", "Dashboard", "MonthRate", "dashboard"]
 # its course, not work done on time.
 CASEWORK_KINDS = sorted(k for k, r in RULES.items() if not k.startswith("escalation_") and not r.passing_is_expected)
 AGE_BANDS = (("0 to 2", 2), ("3 to 5", 5), ("6 to 10", 10), ("over 10", None))  # working days since raised
-MISSED_LOOKBACK_DAYS = 366  # missed work still to do is counted for deadlines missed within the last year
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +55,8 @@ class Dashboard:
     on_time: list[MonthRate]
     by_state: list[tuple[str, str, int]]  # case kind, state, cases
     escalations: dict[int, dict[str, int]] = field(default_factory=dict)  # level -> age band -> open escalations
+    computed_at: datetime | None = None  # when the figures were counted (the service-wide ones are kept a while)
+    every_case: bool = False
 
 
 def _scoped(query: Any, column: Any, case_ids: Any | None) -> Any:
@@ -65,7 +66,11 @@ def _scoped(query: Any, column: Any, case_ids: Any | None) -> Any:
 def _overdue(
     connection: Connection, as_of: date, case_ids: Any | None
 ) -> list[tuple[str, str, str | None, str | None, int]]:
-    """(kind, owner role, social worker, IRO, count) of work past its due date and still to do."""
+    """(kind, owner role, the social worker's manager, the IRO's manager, count) of work past its due date and
+    still to do. Two grouped statements, each a range of one index: open deadlines due before today
+    (``ix_deadlines_status_due_on``), and deadlines missed within the last year (``ix_deadlines_status_closed_on``)
+    whose case is still in a state they live in, with no later deadline of their kind and no event meeting them
+    since."""
     d, c, ev = _DEADLINES, _CASES, _EVENTS
     later_d = _DEADLINES.alias("later")
     later = exists(select(later_d.c.id).where(later_d.c.case_id == d.c.case_id, later_d.c.kind == d.c.kind,
@@ -79,30 +84,37 @@ def _overdue(
                   if RULES[k].met_by)),
         )
     )  # fmt: skip
-    missed_still_to_do = and_(
+    sw_person, iro_person = _PEOPLE.alias("sw_person"), _PEOPLE.alias("iro_person")
+    sw, iro = case_person(c.c.people, "social_worker"), case_person(c.c.people, "iro")
+    grouped = (
+        select(d.c.kind, d.c.owner, sw_person.c.manager, iro_person.c.manager, func.count())
+        .join(c, c.c.id == d.c.case_id)
+        .outerjoin(sw_person, sw_person.c.user == sw)
+        .outerjoin(iro_person, iro_person.c.user == iro)
+        .where(d.c.kind.in_(CASEWORK_KINDS))
+        .group_by(d.c.kind, d.c.owner, sw_person.c.manager, iro_person.c.manager)
+    )
+    open_late = grouped.where(d.c.status == DeadlineStatus.OPEN.value, d.c.due_on < as_of)
+    missed = grouped.where(
         d.c.status == DeadlineStatus.MISSED.value,
         d.c.closed_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS),
         _alive_when_missed(CASEWORK_KINDS),
         ~later,
         ~met_since,
     )
-    open_late = and_(d.c.status == DeadlineStatus.OPEN.value, d.c.due_on < as_of)
-    sw, iro = case_person(c.c.people, "social_worker"), case_person(c.c.people, "iro")
-    query = (
-        select(d.c.kind, d.c.owner, sw, iro, func.count())
-        .join(c, c.c.id == d.c.case_id)
-        .where(d.c.kind.in_(CASEWORK_KINDS), or_(open_late, missed_still_to_do))
-        .group_by(d.c.kind, d.c.owner, sw, iro)
-    )
-    return [(k, o, s, i, n) for k, o, s, i, n in connection.execute(_scoped(query, d.c.case_id, case_ids))]
+    totals: Counter[tuple[str, str, str | None, str | None]] = Counter()
+    for query in (open_late, missed):
+        for k, o, s, i, n in connection.execute(_scoped(query, d.c.case_id, case_ids)):
+            totals[(k, o, s, i)] += n
+    return [(*key, n) for key, n in totals.items()]
 
 
-def _team(owner: str, sw: str | None, iro: str | None, managers: dict[str, str | None]) -> str:
-    """The team an item's work falls to: the social worker's or IRO's manager, else the role's queue."""
-    if owner in (Role.SOCIAL_WORKER.value, Role.TEAM_MANAGER.value) and sw:
-        return f"{managers.get(sw) or sw}'s team"
-    if owner in (Role.IRO.value, Role.IRO_MANAGER.value) and iro:
-        return f"{managers.get(iro) or iro}'s team"
+def _team(owner: str, sw_manager: str | None, iro_manager: str | None) -> str:
+    """The team an item's work falls to: the social worker's or IRO's manager's, else the role's queue."""
+    if owner in (Role.SOCIAL_WORKER.value, Role.TEAM_MANAGER.value) and sw_manager:
+        return f"{sw_manager}'s team"
+    if owner in (Role.IRO.value, Role.IRO_MANAGER.value) and iro_manager:
+        return f"{iro_manager}'s team"
     return owner
 
 
@@ -115,14 +127,10 @@ def dashboard(connection: Connection, policy: Policy, reader: str, as_of: date) 
     case_ids = None if everything else _line_case_ids([m.user for m in line(connection, reader)])
     scope = "every case" if everything else f"the cases of {reader}'s line"
 
-    overdue = _overdue(connection, as_of, case_ids)
-    named = sorted({u for row in overdue for u in row[2:4] if u})
-    managers = {u: m for u, m in connection.execute(select(_PEOPLE.c.user, _PEOPLE.c.manager)
-                                                    .where(_PEOPLE.c.user.in_(named)))} if named else {}  # fmt: skip
     by_team: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
-    for kind, owner, sw, iro, n in overdue:
-        by_team[_team(owner, sw, iro, managers)] += n
+    for kind, owner, sw_manager, iro_manager, n in _overdue(connection, as_of, case_ids):
+        by_team[_team(owner, sw_manager, iro_manager)] += n
         by_kind[kind] += n
 
     first = add_months(as_of.replace(day=1), -11)
@@ -160,4 +168,4 @@ def dashboard(connection: Connection, policy: Policy, reader: str, as_of: date) 
         bands[band] += n
     return Dashboard(as_of, scope, sorted(by_team.items(), key=lambda t: (-t[1], t[0])),
                      sorted(by_kind.items(), key=lambda t: (-t[1], t[0])), on_time, by_state,
-                     dict(sorted(levels.items())))  # fmt: skip
+                     dict(sorted(levels.items())), every_case=everything)  # fmt: skip

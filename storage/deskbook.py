@@ -6,8 +6,10 @@ takes the reader's user name, so need-to-know reading (issue 13) can be enforced
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -18,9 +20,10 @@ from storage import desk_stats
 from storage.casebook import Casebook
 from storage.uow import transaction
 
-__all__ = ["DeskBook"]
+__all__ = ["DASHBOARD_FRESH", "DeskBook"]
 
 R = TypeVar("R")
+DASHBOARD_FRESH = timedelta(minutes=5)  # how long the service-wide dashboard's figures are served before a recount
 
 
 class DeskBook:
@@ -28,6 +31,9 @@ class DeskBook:
 
     def __init__(self, book: Casebook) -> None:
         self.book = book
+        self._lock = threading.Lock()
+        self._every_case: dict[date, desk_stats.Dashboard] = {}  # the service-wide dashboard, by "today"
+        self._counting = False
 
     def _read(self, query: Callable[[Connection], R]) -> R:
         return transaction(self.book.engine, query, write=False)
@@ -40,13 +46,18 @@ class DeskBook:
         """The reader and everyone below them."""
         return self._read(lambda c: dq.line(c, reader))
 
+    def manages(self, reader: str) -> bool:
+        """Whether anyone reports to the reader."""
+        return self._read(lambda c: dq.manages(c, reader))
+
     def work(self, reader: str, as_of: date, *, team: bool = False) -> tuple[list[dq.WorkItem], bool]:
         """The reader's work (or their line's: ``team``), most urgent first; and whether more was left unread."""
         return self._read(lambda c: dq.work_items(c, reader, as_of, team=team))
 
-    def escalations(self, reader: str, *, team: bool = False) -> list[dq.EscalationRow]:
-        """Open escalations raised to the reader (``team``: the others on the cases of their line)."""
-        return self._read(lambda c: dq.escalations_for(c, reader, team=team))
+    def escalations(self, reader: str, *, team: bool = False, limit: int = 100) -> tuple[list[dq.EscalationRow], int]:
+        """Open escalations raised to the reader (``team``: the others on the cases of their line): the oldest
+        ``limit``, and how many there are."""
+        return self._read(lambda c: dq.escalations_for(c, reader, team=team, limit=limit))
 
     def escalation(self, row_id: int, reader: str) -> tuple[dq.EscalationRow, Escalation] | None:
         """One escalation as a row and as the domain's record (for the permission rules), or None."""
@@ -73,4 +84,42 @@ class DeskBook:
         return self._read(lambda c: dq.people_with_role(c, role))
 
     def dashboard(self, reader: str, as_of: date) -> desk_stats.Dashboard | None:
-        return self._read(lambda c: desk_stats.dashboard(c, self.book.policy, reader, as_of))
+        """The reader's dashboard. A line's figures are counted on each request; the service-wide ones (a Head of
+        Service's: every case) are kept for ``DASHBOARD_FRESH`` and then counted again in the background while the
+        kept ones are still served, so no request waits for the whole caseload to be counted twice."""
+        me = self.person(reader)
+        if me is None:
+            return None
+        if me.role not in dq.SEES_EVERY_CASE:
+            return self._count(reader, as_of)
+        with self._lock:
+            kept = self._every_case.get(as_of)
+            stale = (
+                kept is not None
+                and kept.computed_at is not None
+                and self.book.clock() - kept.computed_at > DASHBOARD_FRESH
+            )
+            if stale and not self._counting:
+                self._counting = True
+                threading.Thread(target=self._recount, args=(reader, as_of), daemon=True).start()
+        if kept is None:
+            kept = self._count(reader, as_of)
+            if kept is not None:
+                with self._lock:
+                    self._every_case = {as_of: kept}
+        return kept
+
+    def _count(self, reader: str, as_of: date) -> desk_stats.Dashboard | None:
+        now = self.book.clock()
+        board = self._read(lambda c: desk_stats.dashboard(c, self.book.policy, reader, as_of))
+        return None if board is None else dataclasses.replace(board, computed_at=now)
+
+    def _recount(self, reader: str, as_of: date) -> None:
+        try:
+            board = self._count(reader, as_of)
+            if board is not None:
+                with self._lock:
+                    self._every_case = {as_of: board}
+        finally:
+            with self._lock:
+                self._counting = False

@@ -75,7 +75,9 @@ def _read_on(form: FormData, as_of: date, label: str | None = None) -> FormField
     field = _when(label)
     [on] = read_fields({ON_KEY: field}, form).fields
     if on.error:  # the question makes an awkward subject: "When did it happen? must be a real date"
-        on.error = on.error.replace(field.label, "The date").replace(field.label[:1].lower() + field.label[1:], "the date")
+        on.error = on.error.replace(field.label, "The date").replace(
+            field.label[:1].lower() + field.label[1:], "the date"
+        )
     if on.value is not None and on.value > as_of:
         on.error = "The date it happened must be today or in the past"
     return on

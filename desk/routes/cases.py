@@ -111,13 +111,13 @@ def case_page(request: Request, ref: str, person: CurrentPerson) -> Response:
     for role, user in case.people.items():
         p = page.people.get(user)
         manager = p.manager if p else None
-        people.append((role_words(role)[:1].upper() + role_words(role)[1:], user, manager))
+        people.append((_capital(role_words(role)), user, manager))
     escalations = []
     for esc in case.escalations:
         row_id = page.escalation_ids.get(esc.no)
         escalations.append({
             "id": escalation_id(row_id) if row_id else str(esc.no), "row_id": row_id, "no": esc.no,
-            "reason": escalation_reason_words(esc.reason), "raised_to": role_words(esc.raised_to.value),
+            "reason": escalation_reason_words(esc.reason), "raised_to": _capital(role_words(esc.raised_to.value)),
             "state": state_words("escalation", esc.state.value), "raised_on": long_date(esc.raised_on),
             "level": esc.level, "open": esc.is_open,
             "actions": [s.name for s in escalation_actions(esc, me)] if row_id else [],
@@ -139,6 +139,10 @@ def case_page(request: Request, ref: str, person: CurrentPerson) -> Response:
         "diagram": machine_svg(case.kind.value, str(case.state)),
     }
     return render(request, "case.html", context)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _finals(kind: CaseKind) -> frozenset[str]:

@@ -4,14 +4,18 @@ on the server (SVG) with its numbers in a table beside it."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cli.clock import LONDON
 from desk.charts import COLOURS, bar_chart, stacked_chart
 from desk.navigation import MANAGER_ROLES
 from desk.web import CurrentPerson, PageRefused, reads, render, today, worker
-from machines.wording import deadline_words, role_words, state_words
+from machines.wording import deadline_words, long_date, role_words, state_words
 from storage.desk_stats import AGE_BANDS
+from storage.deskbook import DASHBOARD_FRESH
 
 __all__ = ["router"]
 
@@ -57,6 +61,8 @@ def dashboard(request: Request, person: CurrentPerson) -> Response:
                                      "each level of the ladder, by working days since they were raised.",
                                      [f"{b} days" for b in bands], levels),
     }  # fmt: skip
-    context = {"title": "Dashboard", "scope": board.scope, "charts": charts, "by_team": by_team, "by_kind": by_kind,
+    counted = board.computed_at.astimezone(ZoneInfo(LONDON)).strftime("%H:%M") if board.computed_at else None
+    context = {"title": "Dashboard", "scope": board.scope, "as_of": long_date(as_of), "counted": counted,
+               "every_case": board.every_case, "fresh": int(DASHBOARD_FRESH.total_seconds() // 60), "charts": charts, "by_team": by_team, "by_kind": by_kind,
                "months": months, "states": states, "bands": bands, "levels": levels}  # fmt: skip
     return render(request, "dashboard.html", context)

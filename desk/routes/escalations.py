@@ -36,8 +36,13 @@ def inbox(request: Request, person: CurrentPerson) -> Response:
     book = reads(request)
     as_of = today(request)
     calendar = book.book.policy.calendar
-    mine = _with_actions(book.escalations(person.id), me, as_of, calendar)
-    manages = len(book.line(person.id)) > 1 or me.role is Role.HEAD_OF_SERVICE
-    team = _with_actions(book.escalations(person.id, team=True), me, as_of, calendar) if manages else None
+    rows, mine_total = book.escalations(person.id)
+    mine = _with_actions(rows, me, as_of, calendar)
+    manages = book.manages(person.id) or me.role is Role.HEAD_OF_SERVICE
+    team, team_total = None, 0
+    if manages:
+        rows, team_total = book.escalations(person.id, team=True)
+        team = _with_actions(rows, me, as_of, calendar)
     return render(request, "escalations.html", {"title": "Escalations", "mine": mine, "team": team,
+                                                "mine_total": mine_total, "team_total": team_total,
                                                 "request_id": new_request_id()})  # fmt: skip

@@ -32,10 +32,10 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         return render(request, "my_work.html", {"title": "My work", "notice": notice})
     as_of = today(request)
     calendar = book.book.policy.calendar
-    members = book.line(person.id)
-    manages = len(members) > 1 or me.role is Role.HEAD_OF_SERVICE
+    manages = book.manages(person.id) or me.role is Role.HEAD_OF_SERVICE
     context: dict[str, Any] = {"role": role_words(me.role), "manages": manages, "as_of": long_date(as_of)}
     if view == "team" and manages:
+        members = book.line(person.id)
         items, truncated = book.work(person.id, as_of, team=True)
         by_person: dict[str, list[Any]] = defaultdict(list)
         for item in items:
@@ -50,10 +50,12 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
             role = next((role_words(m.role) for m in members if m.user == user), "")
             team.append({"user": user, "role": role, "counts": {g.key: g.total for g in groups},
                          "rows": work_rows(urgent[:20], as_of, calendar, person.id), "more": max(0, len(urgent) - 20)})  # fmt: skip
+        escalations, total = book.escalations(person.id, team=True, limit=20)
         context |= {"title": "My team's work", "team": team, "truncated": truncated,
-                    "escalations": escalation_rows(book.escalations(person.id, team=True), as_of, calendar)}  # fmt: skip
+                    "escalations": escalation_rows(escalations, as_of, calendar), "escalations_total": total}  # fmt: skip
         return render(request, "team.html", context)
     items, truncated = book.work(person.id, as_of)
+    escalations, total = book.escalations(person.id, limit=20)
     own = [i for i in items if not i.queue]
     queue = [i for i in items if i.queue]
     context |= {
@@ -62,7 +64,8 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         "queue": group_work(queue, as_of, calendar, person.id) if queue else None,
         "queue_name": f"{role_words(me.role)} queue" if me.role is not Role.IRO_MANAGER else "IRO allocations",
         "truncated": truncated,
-        "escalations": escalation_rows(book.escalations(person.id), as_of, calendar),
+        "escalations": escalation_rows(escalations, as_of, calendar),
+        "escalations_total": total,
         "notifications": book.notifications(person.id),
     }
     return render(request, "my_work.html", context)

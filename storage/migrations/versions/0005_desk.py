@@ -1,4 +1,4 @@
-"""desk: indexes for the desk's read paths (a person's cases, role queues, the dashboard, a manager's line)
+"""desk: indexes for the desk's read paths (a person's cases, role queues, escalations, the dashboard, a line)
 
 Revision ID: 0005_desk
 Revises: 0002
@@ -35,9 +35,11 @@ def upgrade() -> None:
     op.create_index("ix_deadlines_kind_status_due_on", "deadlines", ["kind", "status", "due_on"])
     op.create_index("ix_deadlines_status_closed_on", "deadlines", ["status", "closed_on", "kind"])
     op.create_index("ix_people_manager", "people", ["manager"])
+    op.create_index("ix_escalations_raised_to_state_raised_on", "escalations", ["raised_to", "state", "raised_on"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_escalations_raised_to_state_raised_on", table_name="escalations")
     op.drop_index("ix_people_manager", table_name="people")
     op.drop_index("ix_deadlines_status_closed_on", table_name="deadlines")
     op.drop_index("ix_deadlines_kind_status_due_on", table_name="deadlines")
