@@ -237,7 +237,8 @@ def _item_statements(kind: str, as_of: date, horizon: date) -> list[Select[Any]]
     if RULES[kind].shown_from is not None:
         statements.append(base.where(d.c.status == DeadlineStatus.OPEN.value, d.c.due_on > horizon,
                                      d.c.shown_from <= as_of))  # fmt: skip
-    return [q.order_by(d.c.due_on, d.c.id).limit(ITEM_LIMIT) for q in statements]
+    # due_on alone: the index's own order, so the scan stops at the limit (a tie-break would sort every equal date)
+    return [q.order_by(d.c.due_on).limit(ITEM_LIMIT) for q in statements]
 
 
 def _scoped_items(kinds: Iterable[str], as_of: date, horizon: date, case_ids: list[int]) -> Select[Any]:
