@@ -46,12 +46,14 @@ __all__ = [
     "EscalationRow",
     "LogRow",
     "Member",
+    "MyWork",
     "NoteRow",
     "WorkItem",
     "case_page",
     "escalations_for",
     "line",
     "manages",
+    "my_work",
     "notifications_for",
     "people_with_role",
     "person",
@@ -327,19 +329,21 @@ def _responsible(owner: str, sw: str | None, iro: str | None, managers: dict[str
     return None
 
 
-def work_items(connection: Connection, reader: str, as_of: date, *, horizon_days: int = 56,
-               team: bool = False) -> tuple[list[WorkItem], bool]:  # fmt: skip
+def work_items(connection: Connection, reader: str, as_of: date, *, horizon_days: int = 56, team: bool = False,
+               me: Person | None = None, users: list[str] | None = None) -> tuple[list[WorkItem], bool]:  # fmt: skip
     """The reader's work (``team``: the work of everyone in their line, whoever it falls to), most urgent first,
     and whether there was more than could be read.
 
     Mine: the deadlines my role can meet (an event I may fire meets them) on the cases of my line — the cases
     allocated to me or to anyone I manage, up the line (a Head of Service: every case) — plus my role's queue.
+    ``me`` and ``users`` (the reader's line), when the caller has them, save reading them again.
     """
-    me = person(connection, reader)
+    me = me or person(connection, reader)
     if me is None:
         return [], False
     everything = me.role in SEES_EVERY_CASE
-    users = [] if everything and not team else [m.user for m in line(connection, reader)]
+    if users is None:
+        users = [] if everything and not team else [m.user for m in line(connection, reader)]
     horizon = as_of + timedelta(days=horizon_days)
     scope = None if everything else list(connection.scalars(_line_case_ids(users)))
     kinds = set(RULES) - {k for k in RULES if k.startswith("escalation_")} if team else kinds_met_by(me.role)
@@ -387,17 +391,47 @@ def _mine(me: Person, kind: str, sw: str | None, iro: str | None, in_line: set[s
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class MyWork:
+    """Everything My work shows, read in one transaction."""
+
+    me: Person
+    manages: bool
+    items: list[WorkItem]
+    truncated: bool
+    escalations: list[EscalationRow]
+    escalations_total: int
+    notifications: list[NoteRow]
+
+
+def my_work(connection: Connection, reader: str, as_of: date, escalations_shown: int = 20) -> MyWork | None:
+    """The reader's work, escalations and notifications (None if orderwatch does not know them)."""
+    me = person(connection, reader)
+    if me is None:
+        return None
+    users = None if me.role in SEES_EVERY_CASE else [m.user for m in line(connection, reader)]
+    items, truncated = work_items(connection, reader, as_of, me=me, users=users)
+    escalations, total = escalations_for(connection, reader, limit=escalations_shown, me=me, users=users)
+    return MyWork(me, manages(connection, reader), items, truncated, escalations, total,
+                  notifications_for(connection, reader))  # fmt: skip
+
+
 # -- escalations -----------------------------------------------------------------------------------------------------
 
 
 def escalations_for(connection: Connection, reader: str, *, team: bool = False, open_only: bool = True,
-                    limit: int = 100) -> tuple[list[EscalationRow], int]:  # fmt: skip
+                    limit: int = 100, me: Person | None = None,
+                    users: list[str] | None = None) -> tuple[list[EscalationRow], int]:  # fmt: skip
     """Open escalations raised to the reader: to their role on the cases of their line (a queue role, or a Head of
     Service: every one raised to the role). ``team``: every escalation on the cases of the reader's line. The oldest
     ``limit`` of them, and how many there are."""
-    me = person(connection, reader)
+    me = me or person(connection, reader)
     if me is None:
         return [], 0
+
+    def line_users() -> list[str]:
+        return users if users is not None else [m.user for m in line(connection, reader)]
+
     e, c = _ESCALATIONS, _CASES
     query = select(e.c.id)  # the escalations chosen from their own table (its index), the cases joined to the page's
     if open_only:  # IN, not !=: a range of ix_escalations_raised_to_state_raised_on
@@ -405,12 +439,12 @@ def escalations_for(connection: Connection, reader: str, *, team: bool = False, 
     everything = me.role in SEES_EVERY_CASE
     if team:
         if not everything:
-            query = query.where(e.c.case_id.in_(_line_case_ids([m.user for m in line(connection, reader)])))
+            query = query.where(e.c.case_id.in_(_line_case_ids(line_users())))
         query = query.where(e.c.raised_to != me.role.value)
     else:
         query = query.where(e.c.raised_to == me.role.value)
         if not everything and me.role not in QUEUE_ROLES:
-            query = query.where(e.c.case_id.in_(_line_case_ids([m.user for m in line(connection, reader)])))
+            query = query.where(e.c.case_id.in_(_line_case_ids(line_users())))
     page = query.order_by(e.c.raised_on, e.c.id).limit(limit).subquery()
     rows = list(connection.execute(
         select(e.c.id, c.c.ref, c.c.kind, e.c.no, e.c.reason, e.c.raised_to, e.c.raised_on, e.c.state, e.c.level,

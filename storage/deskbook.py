@@ -46,6 +46,10 @@ class DeskBook:
         """The reader and everyone below them."""
         return self._read(lambda c: dq.line(c, reader))
 
+    def my_work(self, reader: str, as_of: date) -> dq.MyWork | None:
+        """My work's data, in one read."""
+        return self._read(lambda c: dq.my_work(c, reader, as_of))
+
     def manages(self, reader: str) -> bool:
         """Whether anyone reports to the reader."""
         return self._read(lambda c: dq.manages(c, reader))

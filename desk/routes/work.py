@@ -26,15 +26,18 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
     if desk_state(request).services.casebook is None:
         return render(request, "my_work.html", {"title": "My work", "notice": NOT_CONNECTED})
     book = reads(request)
-    me = book.person(person.id)
+    as_of = today(request)
+    mine = book.my_work(person.id, as_of) if view != "team" else None
+    me = mine.me if mine is not None else book.person(person.id)
     if me is None or me.role.value not in CASEWORK_ROLES:
         notice = NOT_A_PERSON if me is None else "Your role has no casework: use People."
         return render(request, "my_work.html", {"title": "My work", "notice": notice})
-    as_of = today(request)
     calendar = book.book.policy.calendar
-    manages = book.manages(person.id) or me.role is Role.HEAD_OF_SERVICE
+    manages = (mine.manages if mine is not None else book.manages(person.id)) or me.role is Role.HEAD_OF_SERVICE
     context: dict[str, Any] = {"role": role_words(me.role), "manages": manages, "as_of": long_date(as_of)}
-    if view == "team" and manages:
+    if mine is None and not manages:
+        mine = book.my_work(person.id, as_of)  # a team view asked for by someone with no team: their own work
+    if mine is None:
         members = book.line(person.id)
         items, truncated = book.work(person.id, as_of, team=True)
         by_person: dict[str, list[Any]] = defaultdict(list)
@@ -44,9 +47,9 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         people += sorted(k for k in by_person if k not in people and k != person.id)
         team = []
         for user in people:
-            mine = by_person.get(user, [])
-            groups = group_work(mine, as_of, calendar, user)
-            urgent = [i for i in mine if i.overdue(as_of) or (i.due_on - as_of).days <= 7]
+            theirs = by_person.get(user, [])
+            groups = group_work(theirs, as_of, calendar, user)
+            urgent = [i for i in theirs if i.overdue(as_of) or (i.due_on - as_of).days <= 7]
             role = next((role_words(m.role) for m in members if m.user == user), "")
             team.append({"user": user, "role": role, "counts": {g.key: g.total for g in groups},
                          "rows": work_rows(urgent[:20], as_of, calendar, person.id), "more": max(0, len(urgent) - 20)})  # fmt: skip
@@ -54,18 +57,17 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         context |= {"title": "My team's work", "team": team, "truncated": truncated,
                     "escalations": escalation_rows(escalations, as_of, calendar), "escalations_total": total}  # fmt: skip
         return render(request, "team.html", context)
-    items, truncated = book.work(person.id, as_of)
-    escalations, total = book.escalations(person.id, limit=20)
-    own = [i for i in items if not i.queue]
-    queue = [i for i in items if i.queue]
+    assert mine is not None
+    own = [i for i in mine.items if not i.queue]
+    queue = [i for i in mine.items if i.queue]
     context |= {
         "title": "My work",
         "groups": group_work(own, as_of, calendar, person.id),
         "queue": group_work(queue, as_of, calendar, person.id) if queue else None,
         "queue_name": f"{role_words(me.role)} queue" if me.role is not Role.IRO_MANAGER else "IRO allocations",
-        "truncated": truncated,
-        "escalations": escalation_rows(escalations, as_of, calendar),
-        "escalations_total": total,
-        "notifications": book.notifications(person.id),
+        "truncated": mine.truncated,
+        "escalations": escalation_rows(mine.escalations, as_of, calendar),
+        "escalations_total": mine.escalations_total,
+        "notifications": mine.notifications,
     }
     return render(request, "my_work.html", context)
