@@ -1,11 +1,12 @@
-"""The desk's read models: a person's work, their team's, role queues, escalations, notifications, a case page.
+"""The desk's read models: a person's work, their team's, role queues, escalations, notifications (the case page's
+read is ``storage.desk_case``).
 
 Typed results, a few statements each, every one served by an index (migration ``0005_desk``):
 
 * a person's cases: ``ix_cases_social_worker`` / ``ix_cases_iro`` (the user names in ``cases.people``), for everyone
   in the person's line (themselves and everyone below them through ``people.manager``, ``ix_people_manager``);
 * a role's queue and the kinds of work a role does: ``ix_deadlines_kind_status_due_on``;
-* a case: ``cases.ref`` (unique), ``deadlines.case_id``, ``escalations.case_id``, ``events (case_id, seq)``.
+* escalations raised to a role: ``ix_escalations_raised_to_state_raised_on``.
 
 Who sees what here is the desk's *worklist* rule, not the need-to-know rule of issue 13: every function takes the
 reader's user name (``reader``) so that storage can enforce reading rights in the same place when they land.
@@ -25,10 +26,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, false, func, literal, or_, select, union
 
-from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, Person, Role
+from machines.model import DeadlineStatus, EscalationState, Person, Role
 from machines.permissions import kinds_met_by, queue_kinds
 from machines.procedures import PROCEDURES, RULES
-from storage import queries
 from storage.expressions import case_person
 from storage.ids import escalation_id
 from storage.models import cases as _CASES
@@ -42,14 +42,11 @@ from storage.rows import load_people
 __all__ = [
     "QUEUE_ROLES",
     "SEES_EVERY_CASE",
-    "CasePage",
     "EscalationRow",
-    "LogRow",
     "Member",
     "MyWork",
     "NoteRow",
     "WorkItem",
-    "case_page",
     "escalations_for",
     "line",
     "manages",
@@ -129,34 +126,6 @@ class NoteRow:
     subject: str | None = None  # the outbox's subject line, where the table has one (migration 0003)
 
 
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    """One row of a case's event log."""
-
-    seq: int
-    event: str
-    from_state: str
-    to_state: str
-    actor: str
-    role: str
-    source: str
-    on: date
-    payload: dict[str, Any]
-    consequences: dict[str, list[Any]]
-    escalation_no: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class CasePage:
-    """Everything the case page shows, read in one transaction: the aggregate, its log, escalation ids, and the
-    people named on it with their managers up the line (for the ownership rule)."""
-
-    case: CaseFile
-    log: list[LogRow]
-    escalation_ids: dict[int, int]  # number within the case -> row id (ESC-<id>)
-    people: dict[str, Person]
-
-
 # -- people ----------------------------------------------------------------------------------------------------------
 
 
@@ -185,22 +154,6 @@ def people_with_role(connection: Connection, role: str | None) -> list[Member]:
     if role is not None:
         query = query.where(_PEOPLE.c.role == role)
     return [Member(*row) for row in connection.execute(query)]
-
-
-def _with_managers(connection: Connection, users: Iterable[str]) -> dict[str, Person]:
-    """The people named and their managers up the line (a few queries: lines are short)."""
-    found: dict[str, Person] = {}
-    wanted = {u for u in users if u}
-    for _ in range(10):
-        new = sorted(wanted - set(found))
-        if not new:
-            break
-        loaded = load_people(connection, new)
-        found.update(loaded)
-        wanted = {p.manager for p in loaded.values() if p.manager} | set(found)
-        if set(loaded) != set(new):
-            wanted -= set(new) - set(loaded)
-    return found
 
 
 # -- work ------------------------------------------------------------------------------------------------------------
@@ -497,29 +450,3 @@ def notifications_for(connection: Connection, reader: str, limit: int = 20) -> l
     )
     return [NoteRow(ref, reason, role, created.date(), subj) for ref, reason, role, created, subj in
             connection.execute(query)]  # fmt: skip
-
-
-# -- one case --------------------------------------------------------------------------------------------------------
-
-
-def case_page(connection: Connection, ref: str, reader: str, now: Any) -> CasePage:
-    """The case, its whole log and the people it names (with their managers); the read is logged for ``reader``."""
-    case = queries.load(connection, ref)
-    assert case.id is not None
-    rows = connection.execute(
-        select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
-                                        "happened_on", "payload", "consequences", "escalation_no")))
-        .where(_EVENTS.c.case_id == case.id)
-        .order_by(_EVENTS.c.seq)
-    )  # fmt: skip
-    log = [LogRow(*row) for row in rows]
-    ids = {no: id_ for no, id_ in connection.execute(
-        select(_ESCALATIONS.c.no, _ESCALATIONS.c.id).where(_ESCALATIONS.c.case_id == case.id))}  # fmt: skip
-    named = set(case.people.values()) | {reader}
-    queries.record_access(connection, ref, "desk", reader, now)
-    return CasePage(case, log, ids, _with_managers(connection, named))
-
-
-def case_kind(connection: Connection, ref: str) -> CaseKind | None:
-    found = connection.scalar(select(_CASES.c.kind).where(_CASES.c.ref == ref))
-    return None if found is None else CaseKind(found)

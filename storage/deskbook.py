@@ -15,8 +15,8 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from machines.model import CaseKind, Escalation, EscalationState, Person, Role
+from storage import desk_case, desk_stats
 from storage import desk_queries as dq
-from storage import desk_stats
 from storage.casebook import Casebook
 from storage.uow import transaction
 
@@ -77,11 +77,11 @@ class DeskBook:
 
     def case_kind(self, ref: str, reader: str) -> CaseKind | None:
         """The kind of the case with this reference, or None if there is none (not a read of the case)."""
-        return self._read(lambda c: dq.case_kind(c, ref))
+        return self._read(lambda c: desk_case.case_kind(c, ref))
 
-    def case_page(self, ref: str, reader: str) -> dq.CasePage:
+    def case_page(self, ref: str, reader: str) -> desk_case.CasePage:
         """The case page's data; the read is recorded in the access log (a write, so a write transaction)."""
-        return transaction(self.book.engine, lambda c: dq.case_page(c, ref, reader, self.book.clock()))
+        return transaction(self.book.engine, lambda c: desk_case.case_page(c, ref, reader, self.book.clock()))
 
     def people(self, reader: str, role: str | None = None) -> list[dq.Member]:
         """Everyone (or everyone holding ``role``), by user name."""

@@ -41,7 +41,7 @@ from machines.procedures import PROCEDURES
 from machines.spec import EventSpec, Field, FieldKind
 from machines.wording import long_date, role_words
 from storage.commands import ActOnEscalation, Fire
-from storage.desk_queries import CasePage
+from storage.desk_case import CasePage
 from storage.ids import parse_escalation_id
 
 __all__ = ["router", "submit_form"]

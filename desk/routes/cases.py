@@ -27,7 +27,7 @@ from machines.wording import (
     sentence,
     state_words,
 )
-from storage.desk_queries import CasePage
+from storage.desk_case import CasePage
 from storage.ids import escalation_id
 
 __all__ = ["router"]
