@@ -18,6 +18,7 @@ from machines.wording import long_date, role_words
 __all__ = ["router"]
 
 router = APIRouter()
+TEAM_SHOWN = 100  # people in the team view's table (a Head of Service's line is the whole service)
 
 
 @router.get("/")
@@ -43,16 +44,19 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         by_person: dict[str, list[Any]] = defaultdict(list)
         for item in items:
             by_person[item.responsible or f"{role_words(item.owner_role)} queue"].append(item)
-        people = [m.user for m in members if m.user != person.id]
-        people += sorted(k for k in by_person if k not in people and k != person.id)
-        team = []
+        roles = {m.user: role_words(m.role) for m in members}
+        # the people reporting to them, and anyone in the line with work; the most overdue first, a page's worth
+        people = {m.user for m in members if m.manager == person.id} | (set(by_person) - {person.id})
+        team: list[dict[str, Any]] = []
         for user in people:
             theirs = by_person.get(user, [])
             groups = group_work(theirs, as_of, calendar, user)
             urgent = [i for i in theirs if i.overdue(as_of) or (i.due_on - as_of).days <= 7]
-            role = next((role_words(m.role) for m in members if m.user == user), "")
-            team.append({"user": user, "role": role, "counts": {g.key: g.total for g in groups},
+            team.append({"user": user, "role": roles.get(user, ""), "counts": {g.key: g.total for g in groups},
                          "rows": work_rows(urgent[:20], as_of, calendar, person.id), "more": max(0, len(urgent) - 20)})  # fmt: skip
+        team.sort(key=lambda m: (-m["counts"]["overdue"], -m["counts"]["today"], -m["counts"]["week"], m["user"]))
+        context["team_total"] = len(team)
+        team = team[:TEAM_SHOWN]
         escalations, total = book.escalations(person.id, team=True, limit=20)
         context |= {"title": "My team's work", "team": team, "truncated": truncated,
                     "escalations": escalation_rows(escalations, as_of, calendar), "escalations_total": total}  # fmt: skip

@@ -70,6 +70,11 @@ def post_action(client: DeskClient, ref: str, event: str, data: dict[str, Any]) 
                        data={"csrf_token": token, "request_id": request_id.group(1), **data})  # fmt: skip
 
 
+def page_of(world: World, user: str, path: str) -> str:
+    with world.client(user) as c:
+        return c.get(path).text
+
+
 def text_of(html: str) -> str:
     """The page's words, tags and spacing collapsed."""
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
@@ -102,8 +107,13 @@ def test_a_manager_switches_to_the_team_view(world: World) -> None:
     assert "My team's work" in words and re.search(r"sw1 social worker 2 0 0 1", words)
     with world.client("hos1") as c:
         words = text_of(c.get("/?view=team").text)
-    for user in ("tm1", "tm2", "sw1", "sw2", "irom1", "iro1", "iro2"):
+    for user in ("tm1", "tm2", "irom1", "cpctm1", "sw1", "iro1", "iro2"):  # the reports, and everyone with work
         assert f" {user} " in words
+    rows = re.findall(
+        r'<th scope="row" class="govuk-table__header">.*?</tr>', page_of(world, "hos1", "/?view=team"), re.S
+    )
+    overdue = [int(re.findall(r'numeric">(\d+)<', r)[0]) for r in rows]
+    assert overdue == sorted(overdue, reverse=True)  # the most overdue first
     with world.client("sw1") as c:
         assert ">My work</h1>" in c.get("/?view=team").text  # nobody to manage: their own work
 
