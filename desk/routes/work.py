@@ -3,6 +3,7 @@ team view (``/?view=team``): the work of everyone in their line, person by perso
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -43,7 +44,8 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         items, truncated = book.work(person.id, as_of, team=True)
         by_person: dict[str, list[Any]] = defaultdict(list)
         for item in items:
-            by_person[item.responsible or f"{role_words(item.owner_role)} queue"].append(item)
+            queue = role_words(item.owner_role)
+            by_person[item.responsible or f"{queue[:1].upper()}{queue[1:]} queue"].append(item)
         roles = {m.user: role_words(m.role) for m in members}
         # the people reporting to them, and anyone in the line with work; the most overdue first, a page's worth
         people = {m.user for m in members if m.manager == person.id} | (set(by_person) - {person.id})
@@ -52,7 +54,8 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
             theirs = by_person.get(user, [])
             groups = group_work(theirs, as_of, calendar, user)
             urgent = [i for i in theirs if i.overdue(as_of) or (i.due_on - as_of).days <= 7]
-            team.append({"user": user, "role": roles.get(user, ""), "counts": {g.key: g.total for g in groups},
+            team.append({"user": user, "anchor": "person-" + re.sub(r"\W+", "-", user), "role": roles.get(user, ""),
+                         "counts": {g.key: g.total for g in groups},
                          "rows": work_rows(urgent[:20], as_of, calendar, person.id), "more": max(0, len(urgent) - 20)})  # fmt: skip
         team.sort(key=lambda m: (-m["counts"]["overdue"], -m["counts"]["today"], -m["counts"]["week"], m["user"]))
         context["team_total"] = len(team)
