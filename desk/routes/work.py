@@ -44,8 +44,8 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         items, truncated = book.work(person.id, as_of, team=True)
         by_person: dict[str, list[Any]] = defaultdict(list)
         for item in items:
-            queue = role_words(item.owner_role)
-            by_person[item.responsible or f"{queue[:1].upper()}{queue[1:]} queue"].append(item)
+            words = role_words(item.owner_role)
+            by_person[item.responsible or f"{words[:1].upper()}{words[1:]} queue"].append(item)
         roles = {m.user: role_words(m.role) for m in members}
         # the people reporting to them, and anyone in the line with work; the most overdue first, a page's worth
         people = {m.user for m in members if m.manager == person.id} | (set(by_person) - {person.id})
