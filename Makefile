@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli
+.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
 
-# The desk alone, with generated demo accounts (their password is printed): http://127.0.0.1:8000
+# The desk alone over a demo caseload, with generated demo accounts (their password is printed): http://127.0.0.1:8000
 desk-demo: $(STAMP)
 	$(BIN)/python -m desk --demo
 
@@ -47,7 +47,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
-bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli
+bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk
 
 bench-sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep_scale
@@ -63,6 +63,9 @@ bench-prefect: $(STAMP)
 
 bench-cli: $(STAMP)
 	$(BIN)/python -m bench.cli
+
+bench-desk: $(STAMP)
+	$(BIN)/python -m bench.desk
 
 bench-simulate: $(STAMP)
 	$(BIN)/orderwatch simulate --cases 10000 --years 3 --seed 1 --json

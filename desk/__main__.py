@@ -1,7 +1,10 @@
 """``python -m desk``: serve the desk with uvicorn on 127.0.0.1 (``--port``, else ``ORDERWATCH_DESK_PORT``, 8000).
 
-Settings come from the environment (``desk.settings``). ``--demo`` signs people in from generated demo accounts
-(their password is printed); without it no one can sign in until the accounts of issue 13 are wired in.
+Settings come from the environment (``desk.settings``); the casebook is orderwatch's database
+(``ORDERWATCH_DATABASE_URL``, else ``var/orderwatch.db``), its people are the desk's people. ``--demo`` serves a
+fresh demo caseload (``var/desk-demo.db``, "today" 20 November 2026) whose people sign in with a generated password
+(printed); without it no one can sign in until the accounts of issue 13 are wired in. With ``PREFECT_API_URL`` set,
+each action is reported to Prefect's Event Feed (best effort; ``PREFECT_API_AUTH_STRING`` for basic auth).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import sys
 
 import uvicorn
 
+from cli.clock import now
 from desk.app import DeskServices, create_app
+from desk.auth.directory import StoragePeople
 from desk.auth.local import NoAccounts
+from desk.events import ActionEvents, NoActionEvents, PrefectActionEvents
 from desk.settings import DeskSettings, SettingsError
 
 
@@ -24,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m desk", description="Serve the orderwatch desk.")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    parser.add_argument("--demo", action="store_true", help="demo accounts tm1, hos1, admin1 (password printed)")
+    parser.add_argument("--demo", action="store_true", help="a demo caseload and accounts (password printed)")
     parser.add_argument(
         "--forwarded-allow-ips",
         help="reverse proxies whose X-Forwarded-For/-Proto are trusted (the client address is rate-limited)",
@@ -39,19 +45,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"desk: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prefect = os.environ.get("PREFECT_API_URL")
+    events: ActionEvents = (
+        PrefectActionEvents(prefect, auth=os.environ.get("PREFECT_API_AUTH_STRING")) if prefect else NoActionEvents()
+    )
+    today = None
     if args.demo:
-        from desk.dev.demo import DEMO_PEOPLE, demo_services
+        from desk.dev.demo import DEMO_PEOPLE, demo_services, demo_today
 
-        services, password = demo_services(os.environ.get("ORDERWATCH_DESK_DEMO_PASSWORD"))
+        services, password = demo_services(os.environ.get("ORDERWATCH_DESK_DEMO_PASSWORD"), events=events)
+        today = demo_today
         names = ", ".join(p.id for p in DEMO_PEOPLE)
         print(f"desk: demo accounts {names}; password {password}", file=sys.stderr)
     else:
-        nobody = NoAccounts()
-        services = DeskServices(people=nobody, authenticator=nobody)
+        from cli.clock import today as london_today
+        from storage.casebook import Casebook
+        from storage.db import database_url, make_engine, upgrade
+
+        engine = make_engine(database_url())
+        upgrade(engine)
+        book = Casebook(engine, clock=now)
+        services = DeskServices(people=StoragePeople(book), authenticator=NoAccounts(), casebook=book, events=events)
+        today = london_today  # honours ORDERWATCH_TODAY, as the command line does
         print("desk: no accounts are wired in yet, so no one can sign in (try --demo)", file=sys.stderr)
     print(f"desk: http://{settings.host}:{settings.port}", file=sys.stderr)
     uvicorn.run(
-        create_app(settings, services),
+        create_app(settings, services, today=today),
         host=settings.host,
         port=settings.port,
         access_log=False,

@@ -6,8 +6,12 @@ rate limiter, OpenID Connect links); the lead wires storage-backed ones, tests a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,22 +23,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from cli.clock import Clock
+from cli.clock import LONDON, Clock
 from cli.clock import now as system_clock
 from desk.auth.accounts import Authenticator, PersonDirectory
 from desk.auth.oidc import OidcPersonMapper, OidcSignIn
+from desk.events import ActionEvents, NoActionEvents
 from desk.middleware import CsrfMiddleware, ErrorPageMiddleware, SecurityHeadersMiddleware, SessionMiddleware
 from desk.ratelimit import InMemoryRateLimiter, RateLimiter
-from desk.routes import oidc, pages, signin
+from desk.routes import actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
 from desk.sessions import InMemorySessionStore, SessionPolicy, SessionStore
 from desk.settings import DeskSettings
 from desk.web import DeskState, PageRefused, render
+
+if TYPE_CHECKING:
+    from storage.casebook import Casebook
 
 __all__ = ["DeskServices", "create_app"]
 
 HERE = Path(__file__).parent
 GOVUK_FRONTEND_VERSION = "6.3.0"
-ROUTERS = (signin, oidc, pages)  # each module's ``router``; a new page's module is added here
+# each module's ``router``; a new page's module is added here (register's before cases': /cases/new/... first)
+ROUTERS = (signin, oidc, pages, work, register, cases, actions, escalations, dashboard, people)
 
 
 @dataclass(frozen=True)
@@ -46,11 +55,20 @@ class DeskServices:
     sessions: SessionStore = field(default_factory=InMemorySessionStore)
     rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
     oidc_people: OidcPersonMapper | None = None
+    casebook: Casebook | None = None  # the casework: without it the pages say the desk is not connected
+    events: ActionEvents = field(default_factory=NoActionEvents)  # each action reported to Prefect, best effort
 
 
-def create_app(settings: DeskSettings, services: DeskServices, clock: Clock = system_clock) -> FastAPI:
-    """The desk as an ASGI app. ``settings`` are validated here; ``clock`` is replaceable for tests."""
+def create_app(
+    settings: DeskSettings,
+    services: DeskServices,
+    clock: Clock = system_clock,
+    today: Callable[[], date] | None = None,
+) -> FastAPI:
+    """The desk as an ASGI app. ``settings`` are validated here; ``clock`` is replaceable for tests; ``today`` (the
+    date deadlines are counted from) defaults to the clock's date in Europe/London."""
     settings.validate()
+    london = ZoneInfo(LONDON)
     state = DeskState(
         settings=settings,
         services=services,
@@ -58,6 +76,7 @@ def create_app(settings: DeskSettings, services: DeskServices, clock: Clock = sy
         templates=Jinja2Templates(env=_environment()),
         oidc=OidcSignIn(settings.oidc) if settings.oidc else None,
         policy=SessionPolicy(idle=settings.idle_timeout, absolute=settings.absolute_timeout),
+        today=today or (lambda: clock().astimezone(london).date()),
     )
     app = FastAPI(
         title="orderwatch desk",

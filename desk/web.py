@@ -7,8 +7,10 @@ that must refuse raises ``PageRefused("One sentence saying why.")``; nothing is 
 from __future__ import annotations
 
 import copy
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -24,6 +26,9 @@ from desk.settings import DeskSettings
 if TYPE_CHECKING:
     from desk.app import DeskServices
     from desk.auth.oidc import OidcSignIn
+    from machines.model import Person as Worker
+    from storage.casebook import Casebook
+    from storage.deskbook import DeskBook
 
 __all__ = [
     "CurrentPerson",
@@ -32,9 +37,16 @@ __all__ = [
     "SessionHandle",
     "current_person",
     "desk_state",
+    "flash",
+    "new_request_id",
+    "reads",
     "render",
     "safe_next",
     "session_handle",
+    "take_flash",
+    "today",
+    "worker",
+    "writes",
 ]
 
 
@@ -48,6 +60,7 @@ class DeskState:
     templates: Jinja2Templates
     oidc: OidcSignIn | None
     policy: SessionPolicy
+    today: Callable[[], date]
     page_paths: frozenset[str] = frozenset()
 
 
@@ -151,6 +164,7 @@ def render(
         "service_name": state.settings.service_name,
         "phase": state.settings.phase,
         "correlation_id": request.scope.get("desk.correlation_id"),
+        "flash": take_flash(request) if person and status_code < 400 else None,
     }
     full.update(context or {})
     response: HTMLResponse = state.templates.TemplateResponse(
@@ -170,3 +184,62 @@ def safe_next(value: str | None) -> str:
     ):
         return "/"
     return value
+
+
+# -- what the case pages need ----------------------------------------------------------------------------------------
+
+NOT_CONNECTED = "This desk is not connected to orderwatch's casebook, so there is no casework to show."
+NOT_A_PERSON = "You are not on orderwatch's list of people, so there is no casework for you here."
+
+
+def today(request: Request) -> date:
+    """Today's date in England and Wales (every deadline is a date there), from the desk's clock."""
+    return desk_state(request).today()
+
+
+def writes(request: Request) -> Casebook:
+    """The casebook: every change goes through its ``handle`` (the one write path)."""
+    book = desk_state(request).services.casebook
+    if book is None:
+        raise PageRefused(NOT_CONNECTED, status_code=503)
+    return book
+
+
+def reads(request: Request) -> DeskBook:
+    """The desk's read models over the casebook."""
+    from storage.deskbook import DeskBook
+
+    cached: DeskBook | None = getattr(request.app.state, "deskbook", None)
+    book = writes(request)
+    if cached is None or cached.book is not book:
+        cached = request.app.state.deskbook = DeskBook(book)
+    return cached
+
+
+def worker(request: Request, person: Person) -> Worker:
+    """The signed-in person as orderwatch's rules know them (role and manager), or a refusal."""
+    found = reads(request).person(person.id)
+    if found is None:
+        raise PageRefused(NOT_A_PERSON)
+    return found
+
+
+def new_request_id() -> str:
+    """A form's idempotency token: a retried submission of the same form records nothing twice."""
+    return secrets.token_urlsafe(18)
+
+
+def flash(request: Request, heading: str, text: str) -> None:
+    """A success message shown once, on the next page (GOV.UK's notification banner)."""
+    handle = session_handle(request)
+    if handle is not None and handle.session is not None:
+        handle.session.data["flash"] = {"heading": heading, "text": text}
+
+
+def take_flash(request: Request) -> dict[str, str] | None:
+    """The message left by the last action, if any (it is removed)."""
+    handle = session_handle(request)
+    if handle is None or handle.session is None:
+        return None
+    found: dict[str, str] | None = handle.session.data.pop("flash", None)
+    return found

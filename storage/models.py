@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from storage.expressions import case_person
+
 __all__ = [
     "access_log",
     "cases",
@@ -272,3 +274,15 @@ requests = Table(
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
 )
+
+
+# -- the desk's read paths (migration 0005_desk) -------------------------------------------------------------------
+# A person's cases are found by the user names in ``cases.people`` (the allocated social worker and IRO); a role's
+# queue and the dashboard by deadline kind and status; a manager's line through ``people.manager``.
+Index("ix_cases_social_worker", case_person(cases.c.people, "social_worker"))
+Index("ix_cases_iro", case_person(cases.c.people, "iro"))
+Index("ix_cases_kind_state", cases.c.kind, cases.c.state)
+Index("ix_deadlines_kind_status_due_on", deadlines.c.kind, deadlines.c.status, deadlines.c.due_on)
+Index("ix_deadlines_status_closed_on", deadlines.c.status, deadlines.c.closed_on, deadlines.c.kind)
+Index("ix_people_manager", people.c.manager)
+Index("ix_escalations_raised_to_state_raised_on", escalations.c.raised_to, escalations.c.state, escalations.c.raised_on)

@@ -1,21 +1,13 @@
-"""My work (a placeholder until storage's worklist query lands) and the health check."""
+"""The health check (My work is ``desk.routes.work``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import PlainTextResponse, Response
-
-from desk.web import CurrentPerson, render
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-@router.get("/")
-def my_work(request: Request, person: CurrentPerson) -> Response:
-    """The signed-in person's work: overdue and due items, escalations, notifications (to come)."""
-    return render(request, "my_work.html", {"title": "My work"})
 
 
 @router.get("/healthz")

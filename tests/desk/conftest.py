@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from desk.dev.server import reserve_port, serve_in_thread
 from desk.ratelimit import InMemoryRateLimiter
 from desk.sessions import InMemorySessionStore
 from desk.settings import DeskSettings
+from tests.conftest import _truncate, snapshot
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = (
@@ -224,3 +227,88 @@ def browser_sign_in(page: Page, desk: Desk, user: str = "tm1", password: str = P
     page.fill("#password", password)
     page.click("button:has-text('Sign in')")
     page.wait_for_load_state()
+
+
+# -- the case pages: a desk over a real casebook (SQLite and PostgreSQL), one server per module -----------------------
+
+CASEWORK_TODAY = date(2026, 11, 20)  # desk.dev.caseload's "today"
+
+
+@dataclass
+class World:
+    """A running desk over a seeded casebook: its URL, the casebook (to set cases up and check them), the database."""
+
+    base: str
+    book: Any  # storage.casebook.Casebook
+    url: str
+    backend: str
+    clock: MovableClock
+    events: Any
+
+    def url_of(self, path: str) -> str:
+        return self.base + path
+
+    @contextmanager
+    def client(self, user: str) -> Iterator[DeskClient]:
+        """A signed-in HTTP client: ``with world.client("tm1") as c: ...``."""
+        with DeskClient(self.base) as c:
+            assert http_sign_in(c, user).status_code == 303
+            yield c
+
+
+def fresh_database(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
+    """An empty migrated database: a copy of the SQLite template, or the worker's PostgreSQL schema emptied."""
+    if backend == "sqlite":
+        target = tmp / "desk.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("pg_url")
+    _truncate(url)
+    return url
+
+
+def start_world(backend: str, tmp: Path, request: pytest.FixtureRequest, stack: ExitStack,
+                events: Any = None) -> World:  # fmt: skip
+    """Seed ``desk.dev.caseload`` into a fresh database and serve a desk over it (accounts: every seeded person)."""
+    from desk.auth.directory import StoragePeople
+    from desk.dev.caseload import PEOPLE as SEEDED
+    from desk.dev.caseload import seed
+    from desk.events import NoActionEvents
+    from storage.casebook import Casebook
+    from storage.db import make_engine
+
+    url = fresh_database(backend, tmp, request)
+    engine = make_engine(url)
+    stack.callback(engine.dispose)
+    clock = MovableClock()
+    book = Casebook(engine, clock=clock)
+    seed(book)
+    accounts = InMemoryAccounts(TEST_HASHER)
+    for user, role, _ in SEEDED:
+        accounts.add(Person(user, user, frozenset({role})), PASSWORD)
+    events = events or NoActionEvents()
+    services = DeskServices(people=StoragePeople(book), authenticator=accounts, casebook=book, events=events)
+    app = create_app(DeskSettings(), services, clock=clock, today=lambda: CASEWORK_TODAY)
+    base = stack.enter_context(serve_in_thread(app))
+    return World(base, book, url, backend, clock, events)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The seeded desk, once per module and backend (tests use cases of their own, or ones no other test changes)."""
+    with ExitStack() as stack:
+        yield start_world(request.param, tmp_path_factory.mktemp("world"), request, stack)
+
+
+@pytest.fixture(scope="module")
+def sqlite_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The seeded desk on SQLite only (the browser tests: the backend is the HTTP tests' concern)."""
+    with ExitStack() as stack:
+        yield start_world("sqlite", tmp_path_factory.mktemp("world"), request, stack)
+
+
+def snapshot_without_reads(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but the access log (reading a case is recorded there, and is not a change)."""
+    rows = snapshot(url)
+    rows.pop("access_log", None)
+    return rows

@@ -1,0 +1,87 @@
+"""The case page's read: the aggregate, its whole log, its escalations' ids and the people it names (with their
+managers up the line, for the ownership rule), in one transaction that also records the read in the access log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from machines.model import CaseFile, CaseKind, Person
+from storage import queries
+from storage.models import cases as _CASES
+from storage.models import escalations as _ESCALATIONS
+from storage.models import events as _EVENTS
+from storage.rows import load_people
+
+__all__ = ["CasePage", "LogRow", "case_kind", "case_page"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One row of a case's event log."""
+
+    seq: int
+    event: str
+    from_state: str
+    to_state: str
+    actor: str
+    role: str
+    source: str
+    on: date
+    payload: dict[str, Any]
+    consequences: dict[str, list[Any]]
+    escalation_no: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """Everything the case page shows, read in one transaction: the aggregate, its log, escalation ids, and the
+    people named on it with their managers up the line (for the ownership rule)."""
+
+    case: CaseFile
+    log: list[LogRow]
+    escalation_ids: dict[int, int]  # number within the case -> row id (ESC-<id>)
+    people: dict[str, Person]
+
+
+def _with_managers(connection: Connection, users: Iterable[str]) -> dict[str, Person]:
+    """The people named and their managers up the line (a few queries: lines are short)."""
+    found: dict[str, Person] = {}
+    wanted = {u for u in users if u}
+    for _ in range(10):
+        new = sorted(wanted - set(found))
+        if not new:
+            break
+        loaded = load_people(connection, new)
+        found.update(loaded)
+        wanted = {p.manager for p in loaded.values() if p.manager} | set(found)
+        if set(loaded) != set(new):
+            wanted -= set(new) - set(loaded)
+    return found
+
+
+def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> CasePage:
+    """The case, its whole log and the people it names (with their managers); the read is logged for ``reader``."""
+    case = queries.load(connection, ref)
+    assert case.id is not None
+    rows = connection.execute(
+        select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
+                                        "happened_on", "payload", "consequences", "escalation_no")))
+        .where(_EVENTS.c.case_id == case.id)
+        .order_by(_EVENTS.c.seq)
+    )  # fmt: skip
+    log = [LogRow(*row) for row in rows]
+    ids = {no: id_ for no, id_ in connection.execute(
+        select(_ESCALATIONS.c.no, _ESCALATIONS.c.id).where(_ESCALATIONS.c.case_id == case.id))}  # fmt: skip
+    named = set(case.people.values()) | {reader}
+    queries.record_access(connection, ref, "desk", reader, now)
+    return CasePage(case, log, ids, _with_managers(connection, named))
+
+
+def case_kind(connection: Connection, ref: str) -> CaseKind | None:
+    found = connection.scalar(select(_CASES.c.kind).where(_CASES.c.ref == ref))
+    return None if found is None else CaseKind(found)
