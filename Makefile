@@ -17,10 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 PORT ?= 4200
+DESK_PORT ?= 4280
 
 # make run [PORT=4311] [DEMO=1]: DEMO=1 also loads the demo caseload (into an empty database only)
 run: $(STAMP)
-	$(BIN)/orderwatch up --port $(PORT) $(if $(DEMO),--demo)
+	$(BIN)/orderwatch up --port $(PORT) --desk-port $(DESK_PORT) $(if $(DEMO),--demo)
 
 # the demo caseload into orderwatch's own database (the one `make run` and its UI use); refused if it holds cases
 demo: $(STAMP)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> Any:
     if args.command == "up":
         from cli.up import up
 
-        return up(db=getattr(args, "db", None), demo=args.demo, port=args.port)
+        return up(db=getattr(args, "db", None), demo=args.demo, port=args.port, desk_port=args.desk_port)
     if args.command == "simulate":
         from cli.simulate import run_simulation
 

@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", parents=[common], help="the main job: Prefect server, deployments, worker")
     up.add_argument("--demo", action="store_true", help="also load the demo caseload")
-    up.add_argument("--port", type=int, default=4200)
+    up.add_argument("--port", type=int, default=4200, help="the Prefect UI's port")
+    up.add_argument("--desk-port", type=int, default=4280, help="the desk's port")
 
     sub.add_parser("status", parents=[common], help="is all well? exit 1, one line per problem, when not")
     sub.add_parser("env", help='export lines for a new shell: eval "$(.venv/bin/orderwatch env)"')

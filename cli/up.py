@@ -133,6 +133,35 @@ def start_worker(env: dict[str, str], *, catch_up: bool = True) -> subprocess.Po
                                 start_new_session=True)  # fmt: skip
 
 
+def start_desk(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """The desk (``python -m desk``) on 127.0.0.1, on orderwatch's own database (its log: ``var/desk.log``).
+
+    It serves plain HTTP on the loopback address, so its session cookie cannot be ``Secure`` there; a deployment
+    puts it behind a TLS proxy (README: scaling out) and leaves ``ORDERWATCH_DESK_INSECURE_COOKIES`` unset.
+    """
+    desk_env = {**env, "ORDERWATCH_DESK_HOST": "127.0.0.1", "ORDERWATCH_DESK_PORT": str(port),
+                "ORDERWATCH_DESK_INSECURE_COOKIES": env.get("ORDERWATCH_DESK_INSECURE_COOKIES", "1")}  # fmt: skip
+    with (Path(env["ORDERWATCH_VAR"]) / "desk.log").open("ab") as log:  # the child keeps its own handle
+        return subprocess.Popen([sys.executable, "-m", "desk", "--port", str(port)], cwd=ROOT, env=desk_env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+
+def wait_desk(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the desk answers its health check (or has exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the desk exited ({process.returncode}); see var/desk.log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the desk did not answer within {timeout:.0f}s; see var/desk.log")
+
+
 def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """Ctrl-C, as at a terminal; a second Ctrl-C after ``grace`` (Prefect's own "stop now"); then SIGKILL.
 
@@ -175,10 +204,13 @@ def first_start_notice(credential: Credential, ui: str) -> list[str]:
     ]
 
 
-def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str, Any]:
-    """Run the main job until Ctrl-C; returns what it did."""
-    if not 1024 <= port <= 65535:
-        raise Refused(f"--port {port} must be between 1024 and 65535")
+def up(db: str | None = None, demo: bool = False, port: int = 4200, desk_port: int = 4280) -> dict[str, Any]:
+    """Run the main job until Ctrl-C: Prefect (server, deployments, worker) and the desk; returns what it did."""
+    for name, value in (("--port", port), ("--desk-port", desk_port)):
+        if not 1024 <= value <= 65535:
+            raise Refused(f"{name} {value} must be between 1024 and 65535")
+    if port == desk_port:
+        raise Refused(f"--port and --desk-port must differ (both {port})")
     started = time.monotonic()
     var = var_dir()
     credential = ensure_credential(var)
@@ -188,6 +220,7 @@ def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str,
     write_endpoint(Endpoint(env["PREFECT_API_URL"], ui, shown_db), var)
     server = start_server(env, port)
     worker: subprocess.Popen[bytes] | None = None
+    desk: subprocess.Popen[bytes] | None = None
     stopping = False
 
     def _interrupt(signum: int, frame: Any) -> None:
@@ -199,8 +232,11 @@ def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str,
         deploy(env)
         notes = _load_demo(env) if demo else None
         worker = start_worker(env)
+        desk = start_desk(env, desk_port)
+        wait_desk(desk_port, desk)
         ready = time.monotonic() - started
-        print(f"orderwatch is up in {ready:.1f}s: Prefect UI at {ui}  (Ctrl-C stops it)")
+        print(f"orderwatch is up in {ready:.1f}s: the desk at http://127.0.0.1:{desk_port}, Prefect UI at {ui}  "
+              "(Ctrl-C stops it)")  # fmt: skip
         print(f"  orderwatch database: {shown_db}; Prefect home: {env['PREFECT_HOME']}")
         if notes:
             print(f"  {notes}")
@@ -213,14 +249,17 @@ def up(db: str | None = None, demo: bool = False, port: int = 4200) -> dict[str,
         while not stopping:
             if server.poll() is not None or worker.poll() is not None:
                 raise RuntimeError("the Prefect server or worker exited; see var/prefect/*.log")
+            if desk.poll() is not None:
+                raise RuntimeError("the desk exited; see var/desk.log")
             time.sleep(0.5)
     finally:
         # both at once: the worker's shutdown should not hold up the server's
         # (a flow run still going gets 5 s; every flow is idempotent, so a cut-short run is simply run again)
         stoppers = [threading.Thread(target=stop, args=(worker, 5.0))] if worker is not None else []
+        stoppers += [threading.Thread(target=stop, args=(desk, 5.0))] if desk is not None else []
         stoppers.append(threading.Thread(target=stop, args=(server,)))
         for t in stoppers:
             t.start()
         for t in stoppers:
             t.join()
-    return {"stopped": True, "ready_seconds": round(ready, 1), "ui": ui}
+    return {"stopped": True, "ready_seconds": round(ready, 1), "ui": ui, "desk": f"http://127.0.0.1:{desk_port}"}

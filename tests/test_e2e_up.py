@@ -45,6 +45,7 @@ class Up:
     db: str
     env: dict[str, str]
     output: Path
+    desk_port: int = 0
 
     @property
     def api(self) -> str:
@@ -68,17 +69,18 @@ class Up:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     tmp = tmp_path_factory.mktemp("e2e-up")
-    port, var, db = free_port(), tmp / "var", f"sqlite:///{tmp / 'orderwatch.db'}"
+    port, desk_port, var, db = free_port(), free_port(), tmp / "var", f"sqlite:///{tmp / 'orderwatch.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"ORDERWATCH_VAR": str(var), "ORDERWATCH_DATABASE_URL": db, "PREFECT_WORKER_QUERY_SECONDS": "2"})
     output = tmp / "up.out"
     with output.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli", "up", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen([sys.executable, "-m", "cli", "up", "--port", str(port), "--desk-port", str(desk_port)],
+                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
     try:
         wait_for("orderwatch up", lambda: "orderwatch is up" in output.read_text() or process.poll() is not None, 180)
         assert process.poll() is None, output.read_text()[-3000:]
-        yield Up(port, var, db, {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}, output)
+        yield Up(port, var, db, {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}, output, desk_port)
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C, as at the terminal
         try:
@@ -97,6 +99,15 @@ def _request(url: str, method: str = "GET", body: Any = None, headers: dict[str,
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
+
+
+def test_up_serves_the_desk_beside_prefect_and_prints_both_addresses(up: Up) -> None:
+    printed = up.output.read_text()
+    assert f"the desk at http://127.0.0.1:{up.desk_port}" in printed and f"http://127.0.0.1:{up.port}" in printed
+    code, headers, body = _request(f"http://127.0.0.1:{up.desk_port}/healthz")
+    assert code == 200 and body == b"ok"
+    code, headers, body = _request(f"http://127.0.0.1:{up.desk_port}/")  # a page: sign-in first, with its headers
+    assert code in (200, 303) and "script-src 'self'" in headers.get("content-security-policy", "")
 
 
 def test_the_credential_is_generated_owner_only_and_shown_once(up: Up) -> None:
