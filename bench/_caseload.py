@@ -283,7 +283,9 @@ def reset_due(url: str, active: int, due: int) -> None:
         triggers = c.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
         for name, _sql in triggers:
             c.exec_driver_sql(f"DROP TRIGGER {name}")
-        for table in ("events", "deadlines", "escalations"):
+        # the sweep's notices (the outbox) name the due cases' escalations: they go first
+        c.exec_driver_sql(f"DELETE FROM notifications WHERE case_ref IN (SELECT ref FROM cases WHERE id >= {first})")
+        for table in ("events", "deadlines", "escalations", "involvements"):
             c.exec_driver_sql(f"DELETE FROM {table} WHERE case_id >= {first}")
         c.exec_driver_sql(f"DELETE FROM cases WHERE id >= {first}")
         for _name, sql in triggers:
