@@ -68,19 +68,36 @@ def event_roles() -> dict[str, tuple[Role, ...]]:
 class Machines(threading.local):
     """State machines built in this thread, one per machine class, reused across cases: the state lives on the
     model, which the machine reads afresh on every event (guards and validators read only what ``send`` passes).
-    A machine that reached a final state has terminated (SCXML) and is built anew."""
+
+    Building one registers every callback — about 4 ms, thirty transitions' worth. A machine that reached a final
+    state has terminated (SCXML) and refuses every event; python-statemachine 3 has no public way back, so its engine
+    is started afresh on the model's state (what ``__setstate__`` does, without rebuilding the callbacks). If a
+    later release changes that, the machine is built anew: slower, never wrong (a test holds both behaviours)."""
 
     def __init__(self) -> None:
         self.built: dict[type[StateMachine], tuple[StateMachine, CaseState]] = {}
 
     def get(self, machine_cls: type[StateMachine], state: StrEnum) -> tuple[StateMachine, CaseState]:
         bound = self.built.get(machine_cls)
-        if bound is None or bound[0].is_terminated:
+        if bound is not None and bound[0].is_terminated and not _restart(bound[0]):
+            bound = None
+        if bound is None:
             model = CaseState(state)
             bound = self.built[machine_cls] = (machine_cls(model=model), model)
         machine, model = bound
         model.state, model.internal = state, False
         return machine, model
+
+
+def _restart(machine: StateMachine) -> bool:
+    """Start a terminated machine's engine again (its configuration is the model's state); False if this release of
+    python-statemachine no longer allows it."""
+    try:
+        machine._engine = machine._get_engine()  # type: ignore[no-untyped-call]
+        machine._engine.start()
+    except AttributeError:  # pragma: no cover - a future python-statemachine
+        return False
+    return not machine.is_terminated
 
 
 MACHINES = Machines()
