@@ -35,6 +35,8 @@ PEOPLE = [
     ("admin1", "admin", None),
 ]
 SUMMARY = {"other_orders": "none", "court_wording": "engage with the plan", "plan": "to_follow"}
+CRITERIA = ["started_timely", "plan_smart", "family_life_impact", "la_commitment"]
+PASSED = {"criteria_met": CRITERIA}
 D = date.fromisoformat
 
 
@@ -70,23 +72,32 @@ def seed(book: Casebook, today: date = TODAY) -> list[str]:
     _started(book, "SO-1003", "2026-10-05", "sw2", "iro1", "2026-11-12")
     # SO-1004: the quality check failed; management must confirm the remedial action
     _started(book, "SO-1004", "2026-10-20", "sw1", "iro2", "2026-11-09")
-    _fire(book, "SO-1004", ("fail_quality_check", "iro2", "2026-11-19", {"findings": "actions are not SMART"}))
+    _fire(
+        book,
+        "SO-1004",
+        (
+            "fail_quality_check",
+            "iro2",
+            "2026-11-19",
+            {"criteria_not_met": ["plan_smart"], "findings": "actions are not SMART"},
+        ),
+    )
     # SO-1005: minutes issued; the Head of Service decides today
     _started(book, "SO-1005", "2026-01-12", "sw1", "iro1", "2026-01-28")
-    _fire(book, "SO-1005", ("pass_quality_check", "iro1", "2026-02-05", {}),
+    _fire(book, "SO-1005", ("pass_quality_check", "iro1", "2026-02-05", PASSED),
           ("schedule_review", "iro1", "2026-09-01", {"review_on": "2026-10-05"}),
           ("hold_review", "iro1", "2026-10-05", {"outcome": "extend"}),
           ("issue_minutes", "iro1", "2026-11-06", {"distribution": ["sw1", "iro1", "tm1", "hos1"]}))  # fmt: skip
     # SO-1006: the plan is running; the month-9 review falls due next month
     _started(book, "SO-1006", "2026-03-02", "sw2", "iro2", "2026-03-18")
-    _fire(book, "SO-1006", ("pass_quality_check", "iro2", "2026-03-25", {}))
+    _fire(book, "SO-1006", ("pass_quality_check", "iro2", "2026-03-25", PASSED))
     # SO-1007: at Legal Gateway (Legal's queue)
     _started(book, "SO-1007", "2026-01-05", "sw2", "iro1", "2026-01-21")
-    _fire(book, "SO-1007", ("pass_quality_check", "iro1", "2026-01-28", {}),
+    _fire(book, "SO-1007", ("pass_quality_check", "iro1", "2026-01-28", PASSED),
           ("schedule_review", "iro1", "2026-09-01", {"review_on": "2026-09-28"}),
           ("hold_review", "iro1", "2026-09-28", {"outcome": "extend"}),
           ("issue_minutes", "iro1", "2026-10-09", {"distribution": ["sw2", "iro1", "tm2", "hos1"]}),
-          ("decide_seek_extension", "hos1", "2026-11-13", {
+          ("decide_seek_extension", "hos1", "2026-11-13", {"team_manager": "tm2",
               "why_unsuccessful": "engagement has been partial", "ongoing_concerns": "neglect",
               "proposed_plans": "a further twelve months of support", "service_commitments": "weekly visits",
               "expected_outcomes": "sustained change"}))  # fmt: skip
@@ -107,7 +118,7 @@ def seed(book: Casebook, today: date = TODAY) -> list[str]:
                            issued=D("2026-06-15"), final_hearing=D("2026-12-14"), social_worker="sw1")  # fmt: skip
     book.handle(Register(actor="sw1", registration=cp, on=D("2026-09-14"), source="seed"))
     _fire(book, "CP-2003", ("inform_cpc", "sw1", "2026-09-15", {}),
-          ("hold_three_way_discussion", "cpc1", "2026-09-18", {"decision": "concurrent", "case_note": "CN-2003"}))  # fmt: skip
+          ("hold_three_way_discussion", "cpc1", "2026-09-18", {"decision": "concurrent", "case_note": "CN-2003", "participants": ["sw1", "tm1"]}))  # fmt: skip
     book.sweep(today, source="seed")
     # one escalation acknowledged, so the inbox shows more than one state
     esc = book.escalation_row_id("SO-1004", 1)
