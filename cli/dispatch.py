@@ -67,12 +67,14 @@ def _not_future(on: date, what: str) -> date:
 
 
 def _people(book: Casebook, args: argparse.Namespace) -> Any:
-    from storage.commands import AddPerson
+    from storage.commands import AddPerson, SetEmail
 
     if args.people_command == "list":
         return book.people()
+    if args.people_command == "set-email":
+        return book.handle(SetEmail(actor=_reader(None), user=args.user, email=args.email))
     return book.handle(AddPerson(actor=_reader(None), user=args.user, role=args.role, manager=args.manager,
-                                 request_id=args.request_id))  # fmt: skip
+                                 email=args.email, request_id=args.request_id))  # fmt: skip
 
 
 def _register_so(book: Casebook, args: argparse.Namespace) -> Any:

@@ -74,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("user")
     add.add_argument("--role", required=True)
     add.add_argument("--manager")
+    add.add_argument("--email", help="where their notifications are delivered (default: none, listed only)")
     _request_id(add)
     people.add_parser("list", parents=[common], help="list people")
+    set_email = people.add_parser("set-email", parents=[common], help="set (or clear) where a person is e-mailed")
+    set_email.add_argument("user")
+    set_email.add_argument("email", nargs="?", help="the address (left out: cleared; notices stay listed only)")
 
     so = sub.add_parser("so", help="Supervision Order cases").add_subparsers(
         dest="so_command", required=True, parser_class=_Parser
@@ -143,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "notifications", parents=[common], help="who has been told what: the outbox (notices, escalations, alarms)"
     )
     notes.add_argument("--recipient", metavar="USER", help="only this person's")
+    notes_sub = notes.add_subparsers(dest="notifications_command", required=False, parser_class=_Parser)
+    deliver = notes_sub.add_parser(
+        "deliver", parents=[common], help="one delivery pass: send what is due by the configured channel"
+    )
+    deliver.add_argument("--limit", type=int, default=500, help="at most this many messages in the pass")
+    digest = notes_sub.add_parser("digest", parents=[common], help="make the day's digest for each person")
+    digest.add_argument("--as-of", type=_date, help="default: today")
+    digest.add_argument("--within", type=int, metavar="WD", help="working days ahead (default: 5)")
 
     diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
     diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])

@@ -30,6 +30,7 @@ __all__ = [
     "Opened",
     "Register",
     "SweepBatch",
+    "SetEmail",
     "SweepReport",
     "Transition",
     "WholeBatchRefused",
@@ -50,6 +51,15 @@ class AddPerson(Command):
     user: str
     role: str
     manager: str | None = None
+    email: str | None = None  # where their notifications are delivered
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetEmail(Command):
+    """Set (or, with ``None``, clear) the e-mail address a person's notifications are delivered to."""
+
+    user: str
+    email: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from machines.errors import Refused
 from machines.model import Role
@@ -23,6 +23,7 @@ from storage.commands import (
     Fire,
     Opened,
     Register,
+    SetEmail,
     SweepBatch,
     SweepReport,
     Transition,
@@ -35,6 +36,7 @@ from storage.models import people_log as _PEOPLE_LOG
 from storage.notifications import NotifyEscalation, notify_escalation
 from storage.queries import PersonView
 from storage.uow import UnitOfWork
+from storage.validate import check_email
 
 __all__ = ["HANDLERS", "handle"]
 
@@ -53,10 +55,21 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
     if cmd.manager is not None and uow.people.get(cmd.manager) is None:
         raise Refused(f"unknown manager {cmd.manager!r} (add them first)")
     row = {"user": cmd.user, "role": role.value, "manager": cmd.manager}
-    uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now})
+    email = None if cmd.email is None else check_email(cmd.email)
+    uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now, "email": email})
     uow.connection.execute(insert(_PEOPLE_LOG), {**row, "change": "added", "actor": cmd.actor,
                                                  "recorded_at": uow.now})  # fmt: skip
     return PersonView(cmd.user, role.value, cmd.manager)
+
+
+def set_email(uow: UnitOfWork, cmd: SetEmail) -> dict[str, str | bool]:
+    """The address is not echoed back (nor in a refusal): it is the person's."""
+    email = None if cmd.email is None else check_email(cmd.email)
+    uow.reserve("person", cmd.user)
+    if uow.people.get(cmd.user) is None:
+        raise Refused(f"unknown person {cmd.user!r}")
+    uow.connection.execute(update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(email=email))
+    return {"user": cmd.user, "email_set": email is not None}
 
 
 def register(uow: UnitOfWork, cmd: Register) -> Opened:
@@ -132,6 +145,7 @@ def sweep_batch(uow: UnitOfWork, cmd: SweepBatch) -> SweepReport:
 
 HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     AddPerson: add_person,
+    SetEmail: set_email,
     Register: register,
     Fire: fire,
     ActOnEscalation: act_on_escalation,

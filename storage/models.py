@@ -86,6 +86,7 @@ people = Table(
     Column("role", String(40), nullable=False),
     Column("manager", String(100), ForeignKey("people.user")),
     _when("added_at"),
+    Column("email", String(254)),  # where their notifications are delivered (none: listed in orderwatch only)
 )
 
 # Audit of the people table: who added whom, when.
@@ -223,11 +224,16 @@ notifications = Table(
     Column("body", Text, nullable=False),
     _when("created_at"),
     Column("source", String(80), nullable=False),
-    Column("status", String(10), nullable=False),  # pending | sent | failed
-    Column("attempts", Integer, nullable=False),
+    # pending | sending (claimed by a delivery pass) | sent | retry (after next_attempt_at) | failed
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),  # delivery attempts begun (claims)
     _when("last_attempt_at", nullable=True),
     _when("sent_at", nullable=True),
     Column("error", String(200)),  # never personal data
+    _when("claimed_at", nullable=True),
+    _when("next_attempt_at", nullable=True),
+    Column("provider_id", String(100)),  # the relay's Message-ID or Notify's notification id
+    Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
 # Who is involved in a case in which role, from when to when (PROCEDURES §2, rev.): written from the domain events

@@ -18,7 +18,15 @@ from machines.calendar import in_range
 from machines.errors import Refused
 from machines.names import check_child_id, check_name, check_text, is_name, shown
 
-__all__ = ["MAX_BATCH", "MAX_REQUEST_ID", "check_command", "check_reference", "check_request_id", "check_user"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_REQUEST_ID",
+    "check_command",
+    "check_email",
+    "check_reference",
+    "check_request_id",
+    "check_user",
+]
 
 MAX_REQUEST_ID = 100
 MAX_BATCH = 10_000
@@ -45,6 +53,17 @@ def check_reference(ref: object) -> str:
 
 def check_user(user: object, what: str = "user name") -> str:
     return check_name(user, what)
+
+
+def check_email(email: object) -> str:
+    """An e-mail address: one ``@`` between a local part and a domain with a dot, printable ASCII without spaces,
+    at most 254 characters. The refusal does not repeat it (it is personal data)."""
+    if isinstance(email, str) and 3 <= len(email) <= 254 and email.isascii() and email.isprintable():
+        local, at, domain = email.rpartition("@")
+        if at and local and "." in domain.strip(".") and not any(c.isspace() or c in '<>,;"\\' for c in email):
+            return email
+    raise Refused("the e-mail address must be like name@example.gov.uk (printable ASCII, one @, at most 254 "
+                  "characters)")  # fmt: skip
 
 
 def check_request_id(key: object) -> str:
@@ -93,6 +112,8 @@ def _check_fields(obj: Any) -> None:
             check_request_id(value)
         elif f.name == "source":
             check_text(value, "source")
+        elif f.name == "email":
+            check_email(value)
         elif f.name == "batch_size":
             if type(value) is not int or not 1 <= value <= MAX_BATCH:
                 raise Refused(f"the batch size must be 1 to {MAX_BATCH} cases")
