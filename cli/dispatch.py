@@ -136,6 +136,34 @@ def _policy(book: Casebook, args: argparse.Namespace) -> Any:
     return book.migrate_policy(clock.today(), args.plan, _entered_by())
 
 
+def _notifications(book: Casebook, args: argparse.Namespace) -> Any:
+    """The list; or one delivery pass (``deliver``); or the day's digests (``digest``)."""
+    command = getattr(args, "notifications_command", None)
+    if command == "digest":
+        from storage.digest import MakeDigests
+
+        within = 5 if args.within is None else args.within
+        return book.handle(MakeDigests(actor="system", as_of=args.as_of or clock.today(), within_wd=within))
+    if command == "deliver":
+        return deliver_pass(book, args.limit)
+    return book.notifications(args.recipient)
+
+
+def deliver_pass(book: Casebook, limit: int, source: str | None = None) -> dict[str, Any]:
+    """One delivery pass by the configured channel; with none configured, nothing is sent and the notifications
+    waiting are counted (they are listed in orderwatch only)."""
+    from cli.config import delivery_channel, delivery_settings
+    from storage.delivery import deliver
+
+    if not 1 <= limit <= MAX_BATCH:
+        raise Refused(f"--limit must be 1 to {MAX_BATCH}")
+    settings = delivery_settings()
+    sender = delivery_channel()
+    if sender is None:
+        return {"channel": None, "sent": 0, "held": book.delivery_counts().get("pending", 0)}
+    return deliver(book.handle, sender, settings, limit=limit, source=source).as_dict()
+
+
 def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     if not book.replay_matches(args.ref):
         raise ReplayDiffers(f"replaying {args.ref} does not reproduce it")
@@ -152,7 +180,7 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "history": lambda book, args: book.history(args.ref, _reader(args.actor)),
     "worklist": _worklist,
     "escalations": lambda book, args: book.escalations(open_only=args.open),
-    "notifications": lambda book, args: book.notifications(args.recipient),
+    "notifications": lambda book, args: _notifications(book, args),
     "replay": _replay,
     "policy": _policy,
 }

@@ -230,6 +230,12 @@ class Casebook:
             check_user(recipient, "recipient")
         return self._read(lambda c: notifications(c, recipient))
 
+    def delivery_counts(self) -> dict[str, int]:
+        """Notifications by delivery status, and how many wait for their recipient's e-mail address."""
+        from storage.delivery import waiting
+
+        return self._read(waiting)
+
     def caseload_notes(self, as_of: date) -> queries.CaseloadNotes:
         return self._read(lambda c: queries.caseload_notes(c, as_of))
 

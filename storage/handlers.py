@@ -13,7 +13,7 @@ from sqlalchemy import insert, update
 
 from machines.errors import Refused
 from machines.model import Role
-from storage import operations
+from storage import delivery, digest, operations
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
@@ -152,6 +152,10 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     CatchUp: catch_up,
     SweepBatch: sweep_batch,
     NotifyEscalation: notify_escalation,
+    # delivering the outbox: claims and outcomes (storage.delivery)
+    delivery.ClaimNotifications: delivery.claim_notifications,
+    delivery.RecordDelivery: delivery.record_delivery,
+    digest.MakeDigests: digest.make_digests,
     # the system's own record: the sweep's runs, operators' alarms
     operations.StartSweepRun: operations.start_sweep_run,
     operations.FinishSweepRun: operations.finish_sweep_run,
