@@ -25,12 +25,14 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 
 from flows.alarms import operator_alarm
+from flows.delivery import daily_digest, deliver_notifications
 from flows.intake import intake_cp_iso, intake_supervision_orders
 from flows.manual import escalation_action, record_event
 from flows.report import caseload_report, notify_escalation
 from flows.runtime import RefusedByRules
 from flows.sweep import daily_sweep
 from tests.conftest import CAST, Cli, snapshot
+from tests.mail_servers import smtp_server
 
 MARKER = f"CANARY{uuid.uuid4().hex[:12].upper()}"
 DOB = "2010-03-07"  # 18 on 2028-03-07: the SO extension limit becomes 2028-03-06
@@ -132,6 +134,15 @@ def test_no_personal_data_reaches_prefect(
     alarm = operator_alarm(kind="sweep-failed", flow_run=f"prefect.flow-run.{refused.state_details.flow_run_id}",
                            event="canary")  # fmt: skip
     assert alarm["notified"] == ["ops1"]
+    # notifications delivered by e-mail: the registration notice carries the child's identifier, an address the
+    # marker; the digest too. Prefect sees counts only.
+    assert cli("people", "set-email", "su1", f"su1.{MARKER}@council.test").rc == 0
+    with smtp_server() as (recorder, port):
+        for name, value in (("HOST", "127.0.0.1"), ("PORT", str(port)), ("FROM", "orderwatch@council.test")):
+            monkeypatch.setenv(f"ORDERWATCH_SMTP_{name}", value)
+        assert daily_digest(as_of=date(2026, 11, 3))["made"] >= 1
+        assert deliver_notifications()["sent"] >= 2
+    assert any(MARKER in m.as_string() for m in recorder.messages)  # it was sent, by orderwatch
 
     EventsWorker.drain_all()
     APILogWorker.drain_all()
