@@ -98,6 +98,7 @@ class Status:
     escalations: dict[str, Any] = field(default_factory=dict)
     operators: list[str] = field(default_factory=list)
     alarms: list[dict[str, Any]] = field(default_factory=list)
+    notifications: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -143,12 +144,47 @@ class Status:
         out.append(f"  operators        {', '.join(self.operators) or 'none'}")
         out.append(f"  alarms 24h       {len(self.alarms) or 'none'}")
         out += [f"    {london(a['at'])} {a['subject']}" for a in self.alarms[-5:]]
+        if self.notifications:
+            out.append("  notifications    " + _notifications_line(self.notifications))
         if self.problems:
             out.append("needs attention:")
             out += [f"  ! {p}" for p in self.problems]
         else:
             out.append("all is well")
         return out
+
+
+def _notifications_line(n: dict[str, Any]) -> str:
+    """``by smtp: 3 sent, 1 to retry, 0 failed, 2 waiting for an address``; or held, with no channel."""
+    by = n.get("by_status", {})
+    waiting = by.get("pending", 0)
+    if not n.get("channel"):
+        return f"no delivery channel configured: {waiting} held (listed in orderwatch only)"
+    parts = [f"{by.get('sent', 0)} sent", f"{waiting} waiting", f"{by.get('retry', 0)} to retry",
+             f"{by.get('failed', 0)} failed"]  # fmt: skip
+    if n.get("no_address"):
+        parts.append(f"{n['no_address']} for people without an address")
+    return f"by {n['channel']}: " + ", ".join(parts)
+
+
+def _delivery(report: Status, engine: Any) -> None:
+    """The notifications' delivery: the channel configured, and the outbox by status."""
+    from cli.config import delivery_channel
+    from machines.errors import Refused
+    from storage.delivery import waiting
+    from storage.uow import transaction
+
+    counts = transaction(engine, waiting, write=False)
+    no_address = counts.pop("no_address", 0)
+    try:
+        sender = delivery_channel()
+    except Refused as exc:
+        sender = None
+        report.problems.append(f"notifications cannot be delivered: {exc}")
+    report.notifications = {"channel": sender.name if sender else None, "by_status": counts,
+                            "no_address": no_address}  # fmt: skip
+    if sender is not None:
+        sender.close()
 
 
 def _health(api_url: str) -> bool:
@@ -188,6 +224,7 @@ def status(var: Path | None = None) -> Status:
         alarms = {n.subject: n for n in ops.notifications(kind="alarm") if n.created_at.astimezone(UTC) >= since}
         report.alarms = [{"at": n.created_at.isoformat(timespec="seconds"), "subject": n.subject, "reason": n.reason}
                          for n in alarms.values()]  # fmt: skip
+        _delivery(report, engine)
         if not report.operators:
             report.problems.append("no one has the operator role, so alarms reach no one "
                                    "(orderwatch people add USER --role operator)")  # fmt: skip

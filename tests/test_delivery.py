@@ -308,3 +308,23 @@ def test_people_emails_and_a_delivery_pass_from_the_command_line(
     monkeypatch.setenv("ORDERWATCH_NOTIFICATIONS_CHANNEL", "notify")
     bad_key = cli("notifications", "deliver")
     assert bad_key.rc == 2 and "not-a-key" not in bad_key.out + bad_key.err
+
+
+def test_status_shows_the_channel_and_the_outbox_by_status(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.setenv("ORDERWATCH_VAR", str(tmp_path))  # no Prefect here: status says so, and goes on
+    for name in ("ORDERWATCH_SMTP_HOST", "ORDERWATCH_NOTIFY_API_KEY", "ORDERWATCH_NOTIFICATIONS_CHANNEL"):
+        monkeypatch.delenv(name, raising=False)
+    reg = cli("so", "register", "--case", "SO-9", "--child", CHILD, "--order-date", "2026-01-15", "--notified-on",
+              "2026-01-16", "--social-worker", "sw1", "--actor", "sw1")  # fmt: skip
+    assert reg.rc == 0
+    held = cli("status", json_out=False)
+    assert "  notifications    no delivery channel configured: 1 held (listed in orderwatch only)" in held.out
+    monkeypatch.setenv("ORDERWATCH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ORDERWATCH_SMTP_FROM", "orderwatch@council.test")
+    smtp = cli("status").json
+    assert smtp["notifications"] == {"channel": "smtp", "by_status": {"pending": 1}, "no_address": 1}
+    monkeypatch.setenv("ORDERWATCH_SMTP_FROM", "nobody")
+    bad = cli("status").json
+    assert "notifications cannot be delivered: ORDERWATCH_SMTP_FROM must be" in " ".join(bad["problems"])
