@@ -328,3 +328,43 @@ def test_status_shows_the_channel_and_the_outbox_by_status(
     monkeypatch.setenv("ORDERWATCH_SMTP_FROM", "nobody")
     bad = cli("status").json
     assert "notifications cannot be delivered: ORDERWATCH_SMTP_FROM must be" in " ".join(bad["problems"])
+
+
+class _Slow:
+    """An SMTP sender that takes a while per message, so that two passes overlap."""
+
+    name = "smtp"
+
+    def __init__(self, port: int) -> None:
+        self.inner = _smtp(port)
+
+    def send(self, message: Outgoing) -> str:
+        import time
+
+        time.sleep(0.02)
+        return self.inner.send(message)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_two_passes_at_once_send_each_message_once(casebook: Casebook, smtp: tuple[Recorder, int]) -> None:
+    import threading
+
+    recorder, port = smtp
+    for n in range(2, 12):
+        reg = SORegistration(f"SO-{n}", f"C-{n}", date(2026, 1, 15), notified_on=date(2026, 1, 16),
+                             social_worker="sw1")  # fmt: skip
+        casebook.handle(Register(actor="sw1", registration=reg, on=date(2026, 1, 16)))
+    settings = DeliverySettings(batch_size=2)
+    reports = []
+    passes = [threading.Thread(target=lambda: reports.append(deliver(casebook.handle, _Slow(port), settings)))
+              for _ in range(2)]  # fmt: skip
+    for t in passes:
+        t.start()
+    for t in passes:
+        t.join(60)
+    assert len(reports) == 2 and sum(r.sent for r in reports) == 12
+    assert all(r.sent > 0 for r in reports)  # both took part
+    ids = [m["Message-ID"] for m in recorder.messages]
+    assert len(ids) == 12 and len(set(ids)) == 12
