@@ -140,10 +140,10 @@ def _notifications(book: Casebook, args: argparse.Namespace) -> Any:
     """The list; or one delivery pass (``deliver``); or the day's digests (``digest``)."""
     command = getattr(args, "notifications_command", None)
     if command == "digest":
-        from storage.digest import MakeDigests
+        from storage.digest import make_all_digests
 
         within = 5 if args.within is None else args.within
-        return book.handle(MakeDigests(actor="system", as_of=args.as_of or clock.today(), within_wd=within))
+        return make_all_digests(book.handle, args.as_of or clock.today(), within)
     if command == "deliver":
         return deliver_pass(book, args.limit)
     return book.notifications(args.recipient)

@@ -23,7 +23,7 @@ from flows.runtime import casebook, public, run_id, scheduled_date
 from flows.views import plural
 from machines.errors import Refused
 from storage.delivery import deliver
-from storage.digest import DigestReport, MakeDigests
+from storage.digest import make_all_digests
 
 __all__ = ["daily_digest", "deliver_notifications"]
 
@@ -67,9 +67,7 @@ def daily_digest(as_of: date | None = None, within_wd: int = 5) -> dict[str, Any
     (default: the run's scheduled date in Europe/London); idempotent: one per person per day."""
     day = as_of or scheduled_date()
     try:
-        report: DigestReport = casebook().handle(
-            MakeDigests(as_of=day, within_wd=within_wd, source=run_id() or "manual")
-        )
+        report = make_all_digests(casebook().handle, day, within_wd, source=run_id() or "manual")
     except Refused as exc:
         raise public(exc) from None
     get_run_logger().info(

@@ -109,7 +109,7 @@ def claim_notifications(uow: UnitOfWork, cmd: ClaimNotifications) -> list[Outgoi
     uow.connection.execute(
         update(n)
         .where(and_(n.c.status == "sending", n.c.claimed_at <= stale_before, n.c.attempts >= cmd.max_attempts))
-        .values(status="failed", claimed_at=None, error=f"no outcome recorded after {cmd.max_attempts} attempts")
+        .values(status="failed", claimed_at=None, error=f"claimed {cmd.max_attempts} times, no outcome recorded")
     )
     query = (
         select(n.c.id)

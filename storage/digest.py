@@ -8,6 +8,7 @@ queue. Case references, what is due and dates only — never a child's identifie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,7 +23,7 @@ from storage.models import people as _PEOPLE
 from storage.outbox import Notice, insert_new
 from storage.uow import UnitOfWork
 
-__all__ = ["DigestReport", "MakeDigests", "digest_notice", "make_digests"]
+__all__ = ["DigestReport", "MakeDigests", "digest_notice", "make_all_digests", "make_digests"]
 
 MAX_WITHIN_WD = 60
 LISTED = 40  # items written out in one digest; the rest are counted (My work lists them all)
@@ -30,10 +31,14 @@ LISTED = 40  # items written out in one digest; the rest are counted (My work li
 
 @dataclass(frozen=True, kw_only=True)
 class MakeDigests(Command):
-    """Make the day's digest for everyone with work due by ``within_wd`` working days after ``as_of``."""
+    """Make the day's digest for everyone with work due by ``within_wd`` working days after ``as_of``: the next
+    ``batch_size`` people after ``after`` (by user name), so that no one transaction holds the write lock for long
+    (``make_all_digests`` sends the batches)."""
 
     as_of: date
     within_wd: int = 5
+    after: str | None = None
+    batch_size: int = 50
     actor: str = "system"
 
 
@@ -45,6 +50,7 @@ class DigestReport:
     until: date
     people: int  # people with work due (each has a digest, made now or earlier the same day)
     made: int  # digests made by this command (0 when the day's were already made)
+    last: str | None = None  # the last person this batch looked at (None: nobody was left)
 
     def as_json(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "until": self.until.isoformat(), "people": self.people,
@@ -97,11 +103,29 @@ def make_digests(uow: UnitOfWork, cmd: MakeDigests) -> DigestReport:
     until = calendar.add_working_days(cmd.as_of, cmd.within_wd)
     horizon = (until - cmd.as_of).days
     notices: list[Notice] = []
-    for user, role in connection.execute(select(_PEOPLE.c.user, _PEOPLE.c.role).order_by(_PEOPLE.c.user)):
+    query = select(_PEOPLE.c.user, _PEOPLE.c.role).order_by(_PEOPLE.c.user).limit(cmd.batch_size)
+    if cmd.after is not None:
+        query = query.where(_PEOPLE.c.user > cmd.after)
+    last = None
+    for user, role in connection.execute(query).all():
+        last = user
         items, _ = work_items(connection, user, cmd.as_of, horizon_days=horizon)
         # work shown early (a review from its month) is not yet due: only what falls due by ``until``
         items = [i for i in items if i.overdue(cmd.as_of) or i.due_on <= until]
         if items:
             notices.append(digest_notice(user, role, cmd.as_of, until, items))
     made = insert_new(connection, notices, uow.now, cmd.source or "manual")
-    return DigestReport(cmd.as_of, until, len(notices), len(made))
+    return DigestReport(cmd.as_of, until, len(notices), len(made), last)
+
+
+def make_all_digests(handle: Callable[[Command], Any], as_of: date, within_wd: int = 5, *,
+                     source: str | None = None) -> DigestReport:  # fmt: skip
+    """Everyone's digest for ``as_of``, a batch of people per transaction; the totals."""
+    people = made = 0
+    after: str | None = None
+    while True:
+        part: DigestReport = handle(MakeDigests(as_of=as_of, within_wd=within_wd, after=after, source=source))
+        people, made = people + part.people, made + part.made
+        if part.last is None:
+            return DigestReport(as_of, part.until, people, made)
+        after = part.last

@@ -368,3 +368,35 @@ def test_two_passes_at_once_send_each_message_once(casebook: Casebook, smtp: tup
     assert all(r.sent > 0 for r in reports)  # both took part
     ids = [m["Message-ID"] for m in recorder.messages]
     assert len(ids) == 12 and len(set(ids)) == 12
+
+
+def test_the_digest_from_the_command_line_one_per_person_per_day(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERWATCH_TODAY", "2026-11-20")
+    reg = cli("so", "register", "--case", "SO-9", "--child", CHILD, "--order-date", "2026-01-15", "--notified-on",
+              "2026-01-16", "--social-worker", "sw1", "--actor", "sw1")  # fmt: skip
+    assert reg.rc == 0
+    first = cli("notifications", "digest", "--as-of", "2026-01-19")
+    assert first.json["until"] == "2026-01-26" and first.json["made"] == first.json["people"] >= 2
+    assert cli("notifications", "digest", "--as-of", "2026-01-19").json["made"] == 0
+    assert cli("notifications", "digest", "--as-of", "2026-01-20").json["made"] >= 2  # a new day, new digests
+    mine = [n for n in cli("notifications", "--recipient", "su1").json if n["kind"] == "digest"]
+    assert [n["key"] for n in mine] == ["digest:su1:2026-01-19", "digest:su1:2026-01-20"]
+    assert mine[0]["subject"] == "Your work due by 26 January 2026: 1 item"
+    assert "- SO-9: allocate a named IRO, due 23 January 2026\n/cases/SO-9" in mine[0]["body"]
+    assert CHILD not in mine[0]["body"]
+    assert cli("notifications", "digest", "--within", "61").rc == 2
+
+
+def test_a_stale_claim_with_no_attempts_left_is_failed_not_sent_again(
+    casebook: Casebook, smtp: tuple[Recorder, int], clock: Clock
+) -> None:
+    recorder, port = smtp
+    settings = DeliverySettings(max_attempts=1)
+    with pytest.raises(_Crash):
+        deliver(casebook.handle, _SendsThenDies(_smtp(port)), settings)
+    clock.advance(settings.stale_after.total_seconds() + 1)
+    report = deliver(casebook.handle, _smtp(port), settings)
+    rows = _rows(casebook)
+    assert rows["registration:SO-1:su1"]["status"] == "failed"
+    assert rows["registration:SO-1:su1"]["error"] == "claimed 1 times, no outcome recorded"
+    assert report.sent == 0 and len(recorder.messages) == 1
