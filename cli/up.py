@@ -111,12 +111,14 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def deploy(env: dict[str, str]) -> None:
-    """The work pool, every deployment of prefect.yaml, and the shipped Automations."""
+def deploy(env: dict[str, str], only: list[str] | None = None) -> None:
+    """The work pool, every deployment of prefect.yaml (or ``only`` those named: a test's stack), and the shipped
+    Automations."""
     pool = _prefect(env, "work-pool", "create", POOL, "--type", "process")
     if pool.returncode != 0 and "already exists" not in (pool.stdout + pool.stderr):
         raise RuntimeError(f"creating the work pool failed: {(pool.stdout + pool.stderr).strip()[-500:]}")
-    deployed = _prefect(env, "deploy", "--all")
+    chosen = ["--all"] if only is None else [arg for name in only for arg in ("--name", name)]
+    deployed = _prefect(env, "deploy", *chosen)
     if deployed.returncode != 0:
         raise RuntimeError(f"prefect deploy failed: {(deployed.stdout + deployed.stderr).strip()[-800:]}")
     applied = subprocess.run([sys.executable, "-m", "flows.automations"], cwd=ROOT, env=env, capture_output=True,

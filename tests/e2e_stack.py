@@ -97,9 +97,15 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    tmp: Path, extra_env: dict[str, str] | None = None, *, worker: bool = True, catch_up: bool = False
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    worker: bool = True,
+    catch_up: bool = False,
+    without: frozenset[str] = frozenset(),
 ) -> Iterator[Stack]:
-    """Server, deployments, Automations and (unless ``worker=False``) a worker; everything stopped afterwards."""
+    """Server, deployments (all of prefect.yaml's but those ``without``), Automations and (unless ``worker=False``)
+    a worker; everything stopped afterwards."""
     port = free_port()
     env = prefect_env(port, db=f"sqlite:///{tmp / 'orderwatch.db'}", var=tmp / "var")
     env.update({"PREFECT_WORKER_QUERY_SECONDS": "2", **(extra_env or {})})
@@ -107,13 +113,21 @@ def running_stack(
     stack = Stack(env, port, tmp / "var", server, None)
     try:
         wait_healthy(port, process=server)
-        deploy(env)
+        deploy(env, None if not without else [n for n in deployment_names() if n not in without])
         if worker:
             stack.start_worker(catch_up=catch_up)
         yield stack
     finally:
         stack.stop_worker()
         stop(server)
+
+
+def deployment_names() -> list[str]:
+    """The deployments ``prefect.yaml`` declares."""
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    return [str(d["name"]) for d in declared["deployments"]]
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0, every: float = 1.0) -> T:
