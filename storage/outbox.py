@@ -25,7 +25,7 @@ from machines.events import (
     NotificationDue,
 )
 from machines.model import CaseFile
-from machines.wording import escalation_reason_words
+from machines.wording import deadline_words, escalation_reason_words
 from storage.ids import escalation_id
 from storage.models import escalations as _ESCALATIONS
 from storage.models import involvements as _INVOLVEMENTS
@@ -109,9 +109,15 @@ def _tell_notices(e: NotificationDue, case: CaseFile, people: People) -> list[No
         else:
             subject = f"{case.ref}: the named IRO is {about.get('iro')}"
             body = (f"The named IRO for case {case.ref} is {about.get('iro')} (allocated on {about.get('on')} by "
-                    f"{about.get('by')}).\n/cases/{case.ref}")  # fmt: skip
+                    f"{about.get('by')}).\n" + _now_due(case) + f"/cases/{case.ref}")  # fmt: skip
         notices.append(Notice(f"{e.kind}:{case.ref}:{user}", user, e.kind, case.ref, subject[:200], body, role))
     return notices
+
+
+def _now_due(case: CaseFile, shown: int = 3) -> str:
+    """What the case has due next (PROCEDURES §7: a notice carries the due date): its soonest open deadlines."""
+    due = sorted((d.due_on, d.kind) for d in case.deadlines if d.is_open and d.escalation_no is None)[:shown]
+    return "".join(f"Now due: {deadline_words(kind)} by {on.isoformat()}.\n" for on, kind in due)
 
 
 def _escalation_ids(connection: Connection, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:

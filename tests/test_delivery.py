@@ -87,6 +87,8 @@ def test_each_notification_arrives_once_by_smtp_with_its_link(casebook: Casebook
     assert CHILD in su_body and CHILD not in sw_body  # the child's identifier: the Safeguarding Unit's notice only
     assert "https://desk.council.test/cases/SO-1" in su_body and "https://desk.council.test/cases/SO-1" in sw_body
     assert su["From"] == "orderwatch@council.test"
+    assert "Allocate a named IRO by 2026-01-23." in su_body  # what is due, and by when (PROCEDURES §7)
+    assert "Now due: hold the first Child-in-Need meeting by 2026-" in sw_body
     rows = _rows(casebook)
     sent = rows["registration:SO-1:su1"]
     assert sent["status"] == "sent" and sent["attempts"] == 1 and sent["provider_id"] == su["Message-ID"]
