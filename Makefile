@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk
+.PHONY: install run demo desk-demo screenshots test lint typecheck unit lock clean bench bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk bench-delivery
 
 install: $(STAMP)
 
@@ -48,7 +48,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
-bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk
+bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk bench-delivery bench-delivery
 
 bench-sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep_scale
@@ -67,6 +67,9 @@ bench-cli: $(STAMP)
 
 bench-desk: $(STAMP)
 	$(BIN)/python -m bench.desk
+
+bench-delivery: $(STAMP)
+	$(BIN)/python -m bench.delivery --pg postgresql://postgres@127.0.0.1:5432/test
 
 bench-simulate: $(STAMP)
 	$(BIN)/orderwatch simulate --cases 10000 --years 3 --seed 1 --json
