@@ -48,7 +48,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
-bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk bench-delivery bench-delivery
+bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk bench-delivery
 
 bench-sweep: $(STAMP)
 	$(BIN)/python -m bench.sweep_scale
