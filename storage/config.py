@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from cli.clock import LONDON
 from machines.errors import Refused
 from machines.names import shown
 from machines.policy import DEFAULT_POLICY, Policy
+from storage.clock import LONDON
 
 if TYPE_CHECKING:
     from storage.delivery import DeliverySettings
