@@ -24,8 +24,9 @@ from bench._caseload import VAR, clock, emit, log
 from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
 from storage.commands import AddPerson, Register
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.delivery import DeliverySettings, deliver
+from storage.migrate import upgrade
 from storage.senders import SmtpSender, SmtpSettings
 
 

@@ -153,7 +153,7 @@ def _notifications(book: Casebook, args: argparse.Namespace) -> Any:
 def deliver_pass(book: Casebook, limit: int, source: str | None = None) -> dict[str, Any]:
     """One delivery pass by the configured channel; with none configured, nothing is sent and the notifications
     waiting are counted (they are listed in orderwatch only)."""
-    from cli.config import delivery_channel, delivery_settings
+    from storage.config import delivery_channel, delivery_settings
     from storage.delivery import deliver
 
     if not 1 <= limit <= MAX_BATCH:

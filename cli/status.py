@@ -169,8 +169,8 @@ def _notifications_line(n: dict[str, Any]) -> str:
 
 def _delivery(report: Status, engine: Any) -> None:
     """The notifications' delivery: the channel configured, and the outbox by status."""
-    from cli.config import delivery_channel
     from machines.errors import Refused
+    from storage.config import delivery_channel
     from storage.delivery import waiting
     from storage.uow import transaction
 

@@ -3,7 +3,7 @@
 
 Thin: the work is ``storage.delivery`` and ``storage.digest``, through the one write path. Prefect sees counts only:
 no recipient, address, subject or body reaches a parameter, run name, log, result or state message. The channel and
-its secrets come from orderwatch's environment (``cli.config.delivery_channel``), never from a parameter.
+its secrets come from orderwatch's environment (``storage.config.delivery_channel``), never from a parameter.
 
 The digest is its own flow, not a step of the sweep: a failing mail channel or digest must not fail the sweep (and
 raise the operators' alarm for it). It is scheduled at 07:15, after the 06:30 sweep, so that what the sweep found
@@ -18,10 +18,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from cli.config import delivery_channel, delivery_settings
 from flows.runtime import casebook, public, run_id, scheduled_date
 from flows.views import plural
 from machines.errors import Refused
+from storage.config import delivery_channel, delivery_settings
 from storage.delivery import deliver
 from storage.digest import make_all_digests
 

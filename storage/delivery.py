@@ -50,7 +50,7 @@ _LINK = re.compile(r"^(/\S*)$", re.MULTILINE)  # a line that is a path within th
 
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
-    """How the delivery pass behaves (``ORDERWATCH_DELIVERY_*``: ``cli.config.delivery_settings``)."""
+    """How the delivery pass behaves (``ORDERWATCH_DELIVERY_*``: ``storage.config.delivery_settings``)."""
 
     max_attempts: int = 6  # then failed
     retry_after: timedelta = timedelta(minutes=1)  # the first wait; doubled after each failure, at most a day

@@ -95,7 +95,7 @@ def message_id(key: str, domain: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
-    """An SMTP relay: ``ORDERWATCH_SMTP_*`` (``cli.config.delivery_channel``). The password only from the
+    """An SMTP relay: ``ORDERWATCH_SMTP_*`` (``storage.config.delivery_channel``). The password only from the
     environment."""
 
     host: str
