@@ -155,9 +155,9 @@ def delivery_channel() -> Sender | None:
 
     GOV.UK Notify when ``ORDERWATCH_NOTIFY_API_KEY`` is set (with ``ORDERWATCH_NOTIFY_TEMPLATE_ID``, and
     ``ORDERWATCH_NOTIFY_BASE_URL`` for another address of the API); else SMTP when ``ORDERWATCH_SMTP_HOST`` is set
-    (``ORDERWATCH_SMTP_FROM`` required; ``_PORT``, ``_STARTTLS``, ``_TLS``, ``_USER``, ``_PASSWORD``,
-    ``_TIMEOUT``). ``ORDERWATCH_NOTIFICATIONS_CHANNEL`` (``notify``, ``smtp`` or ``none``) chooses when both are
-    set. Secrets come from the environment only, and no refusal repeats them.
+    (``ORDERWATCH_SMTP_FROM`` required; ``_PORT``, ``_STARTTLS``, ``_TLS``, ``_USER``, ``_PASSWORD``, ``_TIMEOUT``,
+    ``_CAFILE``). ``ORDERWATCH_NOTIFICATIONS_CHANNEL`` (``notify``, ``smtp`` or ``none``) chooses when both are set.
+    Secrets come from the environment only, and no refusal repeats them.
     """
     from storage.senders import NotifySender, NotifySettings, SmtpSender, SmtpSettings
 
@@ -191,10 +191,20 @@ def delivery_channel() -> Sender | None:
         return SmtpSender(SmtpSettings(
             host=host, sender=sender, port=_env_int("ORDERWATCH_SMTP_PORT", 465 if tls else 25, 1, 65_535),
             starttls=_env_flag("ORDERWATCH_SMTP_STARTTLS"), tls=tls, user=env.get("ORDERWATCH_SMTP_USER") or None,
-            password=env.get("ORDERWATCH_SMTP_PASSWORD") or None,
+            password=env.get("ORDERWATCH_SMTP_PASSWORD") or None, cafile=_cafile(),
             timeout=float(_env_int("ORDERWATCH_SMTP_TIMEOUT", 30, 1, 300)),
         ))  # fmt: skip
     return None
+
+
+def _cafile() -> str | None:
+    """``ORDERWATCH_SMTP_CAFILE``: the relay's CA certificates (PEM), where they are not among the system's."""
+    path = os.environ.get("ORDERWATCH_SMTP_CAFILE")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise Refused(f"ORDERWATCH_SMTP_CAFILE {shown(path)} is not a file")
+    return path
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

@@ -106,6 +106,7 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    cafile: str | None = None  # the relay's CA, where it is not among the system's
 
 
 class SmtpSender:
@@ -121,7 +122,7 @@ class SmtpSender:
         if self._smtp is not None:
             return self._smtp
         s = self.settings
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=s.cafile)
         smtp = (
             smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
             if s.tls

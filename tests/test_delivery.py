@@ -402,3 +402,25 @@ def test_a_stale_claim_with_no_attempts_left_is_failed_not_sent_again(
     assert rows["registration:SO-1:su1"]["status"] == "failed"
     assert rows["registration:SO-1:su1"]["error"] == "claimed 1 times, no outcome recorded"
     assert report.sent == 0 and len(recorder.messages) == 1
+
+
+def test_starttls_and_sign_in_as_a_council_relay_asks(casebook: Casebook, tmp_path: object) -> None:
+    from tests.mail_servers import smtp_server_with_starttls_and_auth
+
+    with smtp_server_with_starttls_and_auth(tmp_path, "orderwatch", "s3cret") as (recorder, port, ca):
+
+        def relay(**changes: object) -> SmtpSender:
+            settings = dict(host="127.0.0.1", port=port, sender="orderwatch@council.test", timeout=5, starttls=True,
+                            user="orderwatch", password="s3cret", cafile=ca)  # fmt: skip
+            return SmtpSender(SmtpSettings(**{**settings, **changes}))  # type: ignore[arg-type]
+
+        now = DeliverySettings(retry_after=timedelta(0))  # each pass tries again at once
+        plain = deliver(casebook.handle, relay(starttls=False), now)  # the relay wants TLS first
+        assert (plain.sent, plain.retry, plain.released) == (0, 1, 1)
+        wrong = deliver(casebook.handle, relay(password="wrong"), now)
+        assert (wrong.sent, wrong.retry) == (0, 1)  # sign-in refused (535, then the relay hangs up): transient
+        untrusted = deliver(casebook.handle, relay(cafile=None), now)
+        assert untrusted.sent == 0 and list(untrusted.reasons) == ["relay unavailable (SSLCertVerificationError)"]
+        assert recorder.messages == []
+        good = deliver(casebook.handle, relay(), now)
+        assert good.sent == 2 and len(recorder.messages) == 2
