@@ -233,13 +233,14 @@ def _send_one(handle: Handle, sender: Sender, message: Outgoing, settings: Deliv
     except Permanent as exc:
         _record(handle, message, "failed", settings, report, reason=exc.reason, source=source)
         return False
-    except Transient as exc:
+    except Exception as exc:  # Transient, or a fault of the channel's own: tried again, never left claimed
+        transient = exc if isinstance(exc, Transient) else Transient(f"unexpected {type(exc).__name__}")
         if message.attempt >= settings.max_attempts:
-            reason = f"{exc.reason}; gave up after {message.attempt} attempts"
+            reason = f"{transient.reason}; gave up after {message.attempt} attempts"
             _record(handle, message, "failed", settings, report, reason=reason, source=source)
         else:
-            _record(handle, message, "retry", settings, report, reason=exc.reason, source=source)
-        return exc.channel_down
+            _record(handle, message, "retry", settings, report, reason=transient.reason, source=source)
+        return transient.channel_down
     _record(handle, message, "sent", settings, report, provider_id=provider_id, source=source)
     return False
 

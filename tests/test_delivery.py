@@ -424,3 +424,18 @@ def test_starttls_and_sign_in_as_a_council_relay_asks(casebook: Casebook, tmp_pa
         assert recorder.messages == []
         good = deliver(casebook.handle, relay(), now)
         assert good.sent == 2 and len(recorder.messages) == 2
+
+
+def test_a_fault_in_the_channel_is_retried_with_its_class_only(casebook: Casebook) -> None:
+    class Broken:
+        name = "smtp"
+
+        def send(self, message: Outgoing) -> str:
+            raise ValueError(f"cannot encode {message.email}")  # a fault's own text may quote the address
+
+        def close(self) -> None:
+            pass
+
+    report = deliver(casebook.handle, Broken(), SETTINGS)
+    assert (report.retry, report.reasons) == (2, {"unexpected ValueError": 2})
+    assert all(r["status"] in ("retry", "pending") and "@" not in str(r["error"]) for r in _rows(casebook).values())
