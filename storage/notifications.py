@@ -52,12 +52,16 @@ class NotificationView:
     status: str
     created_at: datetime
     source: str
+    attempts: int = 0  # delivery attempts begun
+    sent_at: datetime | None = None
+    error: str | None = None  # why the last attempt failed (codes only: never personal data)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "kind": self.kind, "case": self.case, "recipient": self.recipient,
                 "role": self.role, "reason": self.reason, "escalation": self.escalation, "subject": self.subject,
                 "body": self.body, "status": self.status, "created_at": self.created_at.isoformat(),
-                "source": self.source}  # fmt: skip
+                "source": self.source, "attempts": self.attempts,
+                "sent_at": self.sent_at.isoformat() if self.sent_at else None, "error": self.error}  # fmt: skip
 
 
 def notify_escalation(uow: UnitOfWork, cmd: NotifyEscalation) -> list[str]:
@@ -90,12 +94,14 @@ def notifications(connection: Connection, recipient: str | None = None) -> list[
     """Every notification (or one person's), oldest first."""
     n = _NOTIFICATIONS
     query = select(n.c.id, n.c.key, n.c.kind, n.c.case_ref, n.c.recipient, n.c.role, n.c.reason, n.c.escalation_id,
-                   n.c.subject, n.c.body, n.c.status, n.c.created_at, n.c.source).order_by(n.c.id)  # fmt: skip
+                   n.c.subject, n.c.body, n.c.status, n.c.created_at, n.c.source, n.c.attempts, n.c.sent_at,
+                   n.c.error).order_by(n.c.id)  # fmt: skip
     if recipient is not None:
         query = query.where(n.c.recipient == recipient)
     out = []
     for row in connection.execute(query):
         esc = escalation_id(row.escalation_id) if row.escalation_id is not None else None
         out.append(NotificationView(row.id, row.key, row.kind, row.case_ref, row.recipient, row.role, row.reason, esc,
-                                    row.subject, row.body, row.status, row.created_at, row.source))  # fmt: skip
+                                    row.subject, row.body, row.status, row.created_at, row.source, row.attempts,
+                                    row.sent_at, row.error))  # fmt: skip
     return out

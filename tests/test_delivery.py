@@ -303,7 +303,7 @@ def test_people_emails_and_a_delivery_pass_from_the_command_line(
     assert sent.rc == 0 and sent.json["sent"] == 2, sent
     assert {m["To"] for m in recorder.messages} == {"su1@council.test", "su2@council.test"}
     listed = cli("notifications", "--recipient", "su2").json
-    assert [n["status"] for n in listed] == ["sent"]
+    assert [(n["status"], n["attempts"], n["error"]) for n in listed] == [("sent", 1, None)] and listed[0]["sent_at"]
     monkeypatch.setenv("ORDERWATCH_NOTIFY_API_KEY", "not-a-key")
     both = cli("notifications", "deliver")
     assert both.rc == 2 and "ORDERWATCH_NOTIFICATIONS_CHANNEL" in both.json["error"]

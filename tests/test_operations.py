@@ -75,7 +75,8 @@ def test_an_alarm_reaches_every_operator_once(engine: sa.Engine, cli: Cli) -> No
     listed = cli("notifications", "--recipient", "ops1").json
     assert [(n["kind"], n["subject"]) for n in listed] == [("alarm", "no daily sweep completed for 2026-11-20")]
     assert set(listed[0]) == {"id", "key", "kind", "recipient", "role", "reason", "subject", "body", "case",
-                              "escalation", "status", "created_at", "source"}  # fmt: skip
+                              "escalation", "status", "created_at", "source", "attempts", "sent_at",
+                              "error"}  # fmt: skip
 
 
 def test_an_operator_fires_no_case_event(cli: Cli) -> None:
