@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from storage.commands import Command
 from storage.models import notifications as _NOTIFICATIONS
@@ -38,9 +38,11 @@ __all__ = [
     "DeliveryReport",
     "DeliverySettings",
     "RecordDelivery",
+    "absolute_links",
     "claim_notifications",
     "deliver",
     "record_delivery",
+    "waiting",
 ]
 
 Outcome = Literal["sent", "retry", "failed", "released"]
@@ -258,7 +260,7 @@ def _record(handle: Handle, message: Outgoing, outcome: Outcome, settings: Deliv
         report.reasons[key] = report.reasons.get(key, 0) + 1
 
 
-def waiting(connection: Any) -> dict[str, int]:
+def waiting(connection: Connection) -> dict[str, int]:
     """Notifications by delivery status, and how many wait for an address (``orderwatch status``)."""
     n, p = _NOTIFICATIONS, _PEOPLE
     counts = {s: c for s, c in connection.execute(select(n.c.status, func.count()).group_by(n.c.status))}

@@ -439,3 +439,14 @@ def test_a_fault_in_the_channel_is_retried_with_its_class_only(casebook: Caseboo
     report = deliver(casebook.handle, Broken(), SETTINGS)
     assert (report.retry, report.reasons) == (2, {"unexpected ValueError": 2})
     assert all(r["status"] in ("retry", "pending") and "@" not in str(r["error"]) for r in _rows(casebook).values())
+
+
+def test_notify_429_is_retried_and_the_rest_of_the_pass_waits(casebook: Casebook, clock: Clock) -> None:
+    with notify_server() as (service, url):
+        service.fail = [429]
+        first = deliver(casebook.handle, _notify(service.api_key, url), SETTINGS)
+        assert (first.sent, first.retry, first.released) == (0, 1, 1)
+        assert first.reasons == {"Notify 429 RateLimitError": 1}
+        clock.advance(61)
+        assert deliver(casebook.handle, _notify(service.api_key, url), SETTINGS).sent == 2
+    assert len(service.received) == 2
