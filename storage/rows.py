@@ -159,7 +159,7 @@ _CASE_COLUMNS = (
     "policy_id",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
-_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
+_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager, _PEOPLE.c.active).where(
     _PEOPLE.c.user.in_(bindparam("users", expanding=True))
 )
 
@@ -168,8 +168,9 @@ def load_people(connection: Connection, users: Sequence[str]) -> dict[str, Perso
     """The people named, in one query per 500 (unknown names are left out)."""
     found: dict[str, Person] = {}
     for start in range(0, len(users), 500):
-        for user, role, manager in connection.execute(_SELECT_PEOPLE, {"users": list(users[start : start + 500])}):
-            found[user] = Person(user, _ROLES[role], manager)
+        rows = connection.execute(_SELECT_PEOPLE, {"users": list(users[start : start + 500])})
+        for user, role, manager, active in rows:
+            found[user] = Person(user, _ROLES[role], manager, bool(active))
     return found
 
 
