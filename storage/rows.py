@@ -38,7 +38,10 @@ from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
 from storage.models import people as _PEOPLE
 
-__all__ = ["Conflict", "Loaded", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
+__all__ = ["Conflict", "Loaded", "Stamp", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
+
+
+Stamp = tuple[str | None, str]  # who entered a log entry (None: nobody recorded) and through which channel
 
 
 class Conflict(Exception):
@@ -401,11 +404,18 @@ class Writes:
         self.refs: list[str] = []
 
     def add(
-        self, connection: Connection, loaded: Loaded, entries: Iterable[LogEntry], now: datetime, source: str | None
+        self,
+        connection: Connection,
+        loaded: Loaded,
+        entries: Iterable[LogEntry],
+        now: datetime,
+        source: str | None,
+        stamps: Sequence[Stamp] | None = None,
     ) -> None:
         """Queue the aggregate's changes and its new log entries (a new case is inserted at once: its children
-        need its id)."""
+        need its id). ``stamps``: each entry's (entered_by, channel), in order."""
         entries = list(entries)
+        stamps = list(stamps) if stamps is not None else [(None, source or "system")] * len(entries)
         case = loaded.case
         open_dues = [d.due_on for d in case.deadlines if d.is_open]
         values = {
@@ -496,6 +506,8 @@ class Writes:
                     "recorded_at": now,
                     "payload": jsonable(entry.payload),
                     "consequences": consequences(entry.changes),
+                    "entered_by": stamps[i][0],
+                    "channel": stamps[i][1],
                 }
             )
 
