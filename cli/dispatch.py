@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pwd
 from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -54,11 +53,10 @@ def run_on_database(args: argparse.Namespace) -> Any:
 
 def _entered_by() -> str:
     """The operating-system account running the command: the command line runs on the server, so that account is
-    its authentication. From the process's real user id, not ``$USER`` or ``$LOGNAME`` (anyone can set those)."""
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:  # a user id without a passwd entry (a container): the id itself
-        return f"uid-{os.getuid()}"
+    its authentication (``storage.access.os_account``)."""
+    from storage.access import os_account
+
+    return os_account()
 
 
 def _reader(actor: str | None) -> str:

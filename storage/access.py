@@ -18,6 +18,8 @@ A refused case read says only "not found or not yours to read": it does not conf
 
 from __future__ import annotations
 
+import os
+import pwd
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -48,6 +50,7 @@ __all__ = [
     "case_filter",
     "log_read",
     "may_read_case",
+    "os_account",
     "refuse_read",
     "scope_of",
 ]
@@ -76,6 +79,15 @@ class Reader:
     def is_server(self) -> bool:
         """The command line's own operating-system account reading for itself (an operator)."""
         return self.channel == "cli" and self.entered_by == self.user
+
+
+def os_account() -> str:
+    """The operating-system account of this process (the command line's, a worker's): from the real user id, not
+    ``$USER`` or ``$LOGNAME``, which anyone can set."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a user id without a passwd entry (a container): the id itself
+        return f"uid-{os.getuid()}"
 
 
 SYSTEM_READER = Reader("system", "system", "system")  # the system's own reads (flows: references and dates only)

@@ -99,7 +99,7 @@ def authorize_admin(uow: UnitOfWork, cmd: Command) -> None:
         return
     if cmd.via in SETUP_CHANNELS and _admins(uow.connection) == 0:
         return
-    raise Refused(ONLY_ADMINS.format(actor=shown(cmd.actor)))
+    raise Refused(ONLY_ADMINS.format(actor=cmd.actor))  # a checked name (storage.validate)
 
 
 def _row(connection: Connection, user: str) -> dict[str, Any] | None:
