@@ -30,7 +30,7 @@ from desk.auth.oidc import OidcPersonMapper, OidcSignIn
 from desk.events import ActionEvents, NoActionEvents
 from desk.middleware import CsrfMiddleware, ErrorPageMiddleware, SecurityHeadersMiddleware, SessionMiddleware
 from desk.ratelimit import InMemoryRateLimiter, RateLimiter
-from desk.routes import actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
+from desk.routes import account, actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
 from desk.sessions import InMemorySessionStore, SessionPolicy, SessionStore
 from desk.settings import DeskSettings
 from desk.web import DeskState, PageRefused, render
@@ -43,7 +43,7 @@ __all__ = ["DeskServices", "create_app"]
 HERE = Path(__file__).parent
 GOVUK_FRONTEND_VERSION = "6.3.0"
 # each module's ``router``; a new page's module is added here (register's before cases': /cases/new/... first)
-ROUTERS = (signin, oidc, pages, work, register, cases, actions, escalations, dashboard, people)
+ROUTERS = (signin, oidc, account, pages, work, register, cases, actions, escalations, dashboard, people)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from machines.errors import Refused
 from machines.model import CaseFile, LogEntry
 from machines.policy import DEFAULT_POLICY, Policy
 from machines.repolicy import POLICY_MIGRATED
-from storage import access, idempotency, queries
+from storage import access, accounts, idempotency, queries
 from storage.access import Reader
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
 from storage.handlers import handle
@@ -259,6 +259,18 @@ class Casebook:
 
     def people(self) -> list[queries.PersonView]:
         return self._read(queries.people)
+
+    def people_named(self, users: list[str]) -> list[queries.PersonView]:
+        """The people of these user names (one indexed read: the desk asks on every request)."""
+        return self._read(lambda c: queries.people(c, users))
+
+    def account(self, user: str) -> accounts.Account | None:
+        """A person's desk account as sign-in sees it (None: nobody of that name)."""
+        return self._read(lambda c: accounts.account(c, user))
+
+    def person_for_identity(self, issuer: str, subject: str) -> str | None:
+        """The person an OpenID Connect identity is linked to, if any."""
+        return self._read(lambda c: accounts.person_for_identity(c, issuer, subject))
 
     def notifications(self, recipient: str | None = None) -> list[NotificationView]:
         if recipient is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from machines.errors import Refused
-from storage import operations, people
+from storage import accounts, operations, people
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
@@ -112,6 +112,13 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     ChangePerson: people.change_person,
     DeactivatePerson: people.deactivate_person,
     ReactivatePerson: people.reactivate_person,
+    # desk accounts (storage.accounts)
+    accounts.SetPassword: accounts.set_password,
+    accounts.ChangeOwnPassword: accounts.change_own_password,
+    accounts.IssueLink: accounts.issue_link,
+    accounts.UseLink: accounts.use_link,
+    accounts.SignInAttempt: accounts.sign_in_attempt,
+    accounts.LinkIdentity: accounts.link_identity,
     Register: register,
     Fire: fire,
     ActOnEscalation: act_on_escalation,

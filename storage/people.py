@@ -40,6 +40,7 @@ __all__ = [
     "change_person",
     "deactivate_person",
     "log_change",
+    "person_row",
     "reactivate_person",
 ]
 
@@ -102,7 +103,7 @@ def authorize_admin(uow: UnitOfWork, cmd: Command) -> None:
     raise Refused(ONLY_ADMINS.format(actor=cmd.actor))  # a checked name (storage.validate)
 
 
-def _row(connection: Connection, user: str) -> dict[str, Any] | None:
+def person_row(connection: Connection, user: str) -> dict[str, Any] | None:
     p = _PEOPLE
     names = ("user", "role", "manager", "active", "display_name", "deactivated_on")
     found = connection.execute(select(*(p.c[n] for n in names)).where(p.c.user == user)).first()
@@ -149,13 +150,13 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
     role = _role(cmd.role)
     authorize_admin(uow, cmd)
     uow.reserve("person", cmd.user)  # read who exists only once nobody else can add them meanwhile
-    if _row(uow.connection, cmd.user) is not None:
+    if person_row(uow.connection, cmd.user) is not None:
         raise Refused(f"person {cmd.user!r} already exists")
     if cmd.manager is not None:
         _check_manager(uow, cmd.user, cmd.manager)
     row = {"user": cmd.user, "role": role.value, "manager": cmd.manager, "display_name": cmd.display_name}
     uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now, "active": True})
-    after = _row(uow.connection, cmd.user)
+    after = person_row(uow.connection, cmd.user)
     if after is None:
         raise RuntimeError("the person just added is not there")
     log_change(uow, cmd, cmd.user, "added", None, after)
@@ -164,7 +165,7 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
 
 def _existing(uow: UnitOfWork, user: str) -> dict[str, Any]:
     uow.reserve("person", user)
-    found = _row(uow.connection, user)
+    found = person_row(uow.connection, user)
     if found is None:
         raise Refused(f"unknown person {shown(user)}")
     return found
@@ -188,7 +189,7 @@ def change_person(uow: UnitOfWork, cmd: ChangePerson) -> PersonView:
     if not values or all(before[k] == v for k, v in values.items()):
         raise Refused(f"nothing to change for {cmd.user}")
     uow.connection.execute(update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(**values))
-    after = _row(uow.connection, cmd.user) or before
+    after = person_row(uow.connection, cmd.user) or before
     log_change(uow, cmd, cmd.user, "changed", before, after)
     return _view(after)
 
@@ -214,7 +215,7 @@ def deactivate_person(uow: UnitOfWork, cmd: DeactivatePerson) -> Deactivated:
         _keep_an_admin(uow, cmd.user)
     query = update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(active=False, deactivated_on=cmd.on)
     uow.connection.execute(query)
-    after = _row(uow.connection, cmd.user) or before
+    after = person_row(uow.connection, cmd.user) or before
     log_change(uow, cmd, cmd.user, "deactivated", before, after)
     return Deactivated(_view(after), cmd.on, open_allocations(uow.connection, cmd.user, Role(before["role"])),
                        _reports(uow.connection, cmd.user))  # fmt: skip
@@ -226,7 +227,7 @@ def reactivate_person(uow: UnitOfWork, cmd: ReactivatePerson) -> PersonView:
     if before["active"]:
         raise Refused(f"{cmd.user} is already active")
     uow.connection.execute(update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(active=True, deactivated_on=None))
-    after = _row(uow.connection, cmd.user) or before
+    after = person_row(uow.connection, cmd.user) or before
     log_change(uow, cmd, cmd.user, "reactivated", before, after)
     return _view(after)
 

@@ -365,9 +365,12 @@ def escalations(connection: Connection, open_only: bool = False,
     return [EscalationItem(escalation_id(row[0]), *row[1:]) for row in connection.execute(query.order_by(e.c.id))]
 
 
-def people(connection: Connection) -> list[PersonView]:
+def people(connection: Connection, users: list[str] | None = None) -> list[PersonView]:
+    """Everyone (or the people named), by user name."""
     p = _PEOPLE
     query = select(p.c.user, p.c.role, p.c.manager, p.c.active, p.c.display_name).order_by(p.c.user)
+    if users is not None:
+        query = query.where(p.c.user.in_(users))
     return [PersonView(u, r, m, bool(a), d) for u, r, m, a, d in connection.execute(query)]
 
 
