@@ -36,7 +36,7 @@ PUBLIC_PATHS = frozenset(
         "/signed-out",
         "/healthz",
         "/account/set-password",
-    }  # fmt: skip
+    }
 )
 # where a session signed in with a temporary password may go: choosing its own password, or leaving
 MUST_CHANGE_PATHS = frozenset({"/account/password", "/sign-out", "/signed-out"})
