@@ -104,7 +104,39 @@ def _people(book: Casebook, args: argparse.Namespace) -> Any:
 
 
 def _accounts(book: Casebook, args: argparse.Namespace, who: dict[str, Any]) -> Any:
-    raise Refused(f"people {args.people_command}: not available")
+    """Desk accounts: a temporary password (from standard input), a one-time link, an OpenID Connect identity."""
+    from datetime import timedelta
+
+    from storage import accounts
+
+    sub = args.people_command
+    if sub == "set-password":
+        password = _password_from_stdin()
+        return book.handle(accounts.SetPassword(user=args.user, password_hash=accounts.hash_password(password),
+                                                must_change=True, **who))  # fmt: skip
+    if sub == "issue-link":
+        if not 1 <= args.days <= 30:
+            raise Refused("--days must be 1 to 30")
+        token = accounts.new_token()
+        expires = clock.now() + timedelta(days=args.days)
+        done = book.handle(accounts.IssueLink(user=args.user, token_hash=accounts.hash_token(token), expires_at=expires,
+                                              **who))  # fmt: skip
+        # the token is shown here once; only its hash is stored
+        return {**done, "link": f"{args.base_url.rstrip('/')}/account/set-password?token={token}"}
+    return book.handle(accounts.LinkIdentity(user=args.user, issuer=args.issuer, subject=args.subject, **who))
+
+
+def _password_from_stdin() -> str:
+    """The password from standard input: prompted without echo at a terminal, else its first line."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("temporary password: ")
+        if getpass.getpass("again: ") != password:
+            raise Refused("the two passwords are not the same")
+        return password
+    return sys.stdin.readline().rstrip("\n")
 
 
 def _register_so(book: Casebook, args: argparse.Namespace) -> Any:

@@ -102,6 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument("user")
         _admin(one)
     people.add_parser("list", parents=[common], help="list people")
+    setpw = people.add_parser("set-password", parents=[common],
+                              help="give a person a temporary desk password, read from standard input (never an "
+                                   "argument: ps shows those); they must change it at first sign-in")  # fmt: skip
+    setpw.add_argument("user")
+    _admin(setpw)
+    link = people.add_parser(
+        "issue-link",
+        parents=[common],
+        help="a one-time link for the person to set their own desk password (shown once)",
+    )
+    link.add_argument("user")
+    link.add_argument("--base-url", default="http://127.0.0.1:4280", help="the desk's address (default: %(default)s)")
+    link.add_argument("--days", type=int, default=3, help="how long the link works (default: %(default)s days)")
+    _admin(link)
+    ident = people.add_parser("link-identity", parents=[common],
+                              help="map an OpenID Connect identity (issuer and subject; Entra ID: entra:<tenant id> "
+                                   "and the object id) to the person")  # fmt: skip
+    ident.add_argument("user")
+    ident.add_argument("--issuer", required=True)
+    ident.add_argument("--subject", required=True)
+    _admin(ident)
 
     so = sub.add_parser("so", help="Supervision Order cases").add_subparsers(
         dest="so_command", required=True, parser_class=_Parser

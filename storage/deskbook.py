@@ -15,7 +15,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from machines.model import CaseKind, Escalation, EscalationState, Person, Role
-from storage import desk_case, desk_stats
+from storage import access, desk_case, desk_stats
 from storage import desk_queries as dq
 from storage.casebook import Casebook
 from storage.uow import transaction
@@ -76,12 +76,24 @@ class DeskBook:
         return self._read(lambda c: dq.notifications_for(c, reader))
 
     def case_kind(self, ref: str, reader: str) -> CaseKind | None:
-        """The kind of the case with this reference, or None if there is none (not a read of the case)."""
-        return self._read(lambda c: desk_case.case_kind(c, ref))
+        """The kind of the case with this reference, or None if there is none or the reader may not read it (so a
+        search does not confirm a case exists; not a read of the case)."""
+
+        def read(connection: Connection) -> CaseKind | None:
+            who = access.Reader(reader, reader, "desk")
+            if not access.may_read_case(connection, access.scope_of(connection, who), ref):
+                return None
+            return desk_case.case_kind(connection, ref)
+
+        return self._read(read)
 
     def case_page(self, ref: str, reader: str) -> desk_case.CasePage:
-        """The case page's data; the read is recorded in the access log (a write, so a write transaction)."""
-        return transaction(self.book.engine, lambda c: desk_case.case_page(c, ref, reader, self.book.clock()))
+        """The case page's data, if the reader may read it (need-to-know, ``storage.access``); the read is recorded
+        in the access log, a refused one too (a write, so a write transaction; the refusal after it commits)."""
+        page = transaction(self.book.engine, lambda c: desk_case.case_page(c, ref, reader, self.book.clock()))
+        if page is None:
+            raise access.refuse_read(ref)
+        return page
 
     def people(self, reader: str, role: str | None = None) -> list[dq.Member]:
         """Everyone (or everyone holding ``role``), by user name."""
