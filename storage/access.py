@@ -1,12 +1,14 @@
 """Need-to-know reading (PROCEDURES §6, rev.): who may read which cases, decided in storage's queries, and every
 read — allowed or refused — written to the access log with its reader, who typed it and the channel.
 
-A reader sees a case when they are involved in it (the case names them as its social worker or IRO, or they hold a
-current involvement) or manage someone who is, up the line; when it is in their role's queue (the Safeguarding
-Unit and its manager: cases with an open deadline the Safeguarding Unit owns — IRO allocations; legal: cases with an
-open deadline legal owns; CPCs and their team manager: every CP+ISO case); or when orderwatch told them about it (a
-notification for them names it). A Head of Service and an admin see every case (PROCEDURES §6: an admin answers
-subject-access requests; every read of theirs is logged like anyone's).
+A reader sees a case when they are involved in it (the case names them as its social worker or IRO, they hold a
+current involvement, or they recorded an event on it) or manage someone who is, up the line; when it is in their
+role's queue (the Safeguarding Unit and its manager: cases with an open deadline the Safeguarding Unit owns, or
+awaiting an IRO's allocation; legal: cases with an open deadline legal owns, or in a state where legal may act —
+every live court order, since the court may discharge any and legal records it; CPCs and their team manager: every
+CP+ISO case); or when orderwatch told them about it (a notification for them names it). A Head of Service and an
+admin see every case (PROCEDURES §6: an admin answers subject-access requests; every read of theirs is logged like
+anyone's).
 
 An operator runs the system: they read lists — the worklist and escalations, which carry references, states, dates
 and roles, no child's identifier or free text — but not a case (``show``, ``history``). The command line's own
@@ -23,6 +25,7 @@ import pwd
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from functools import cache
 
 from sqlalchemy import Connection, insert, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
@@ -30,10 +33,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from machines.errors import Refused
 from machines.model import CaseKind, DeadlineStatus, Person, Role
 from machines.names import shown
+from machines.permissions import events_from
+from machines.procedures import PROCEDURES
 from storage.expressions import case_person
 from storage.models import access_log as _ACCESS
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
+from storage.models import events as _EVENTS
 from storage.models import involvements as _INVOLVEMENTS
 from storage.models import notifications as _NOTIFICATIONS
 from storage.models import people as _PEOPLE
@@ -139,6 +145,19 @@ def scope_of(connection: Connection, reader: Reader) -> Access:
     return Access(Scope.SOME, _condition(connection, person), person)
 
 
+@cache
+def _acting_states(role: Role) -> dict[CaseKind, frozenset[str]]:
+    """The states in which ``role`` may fire an event that belongs to nobody in particular (its queue's work: the
+    Safeguarding Unit's allocation of an IRO; legal's applications, court outcomes and discharges)."""
+    out: dict[CaseKind, frozenset[str]] = {}
+    for kind, proc in PROCEDURES.items():
+        states = {str(s.value) for s in proc.machine.states
+                  if any(role in e.roles and e.owner is None for e in events_from(kind, str(s.value)))}  # fmt: skip
+        if states:
+            out[kind] = frozenset(states)
+    return out
+
+
 def _condition(connection: Connection, person: Person) -> ColumnElement[bool]:
     c, inv, d, n = _CASES, _INVOLVEMENTS, _DEADLINES, _NOTIFICATIONS
     line = _line(connection, person.user)
@@ -156,6 +175,8 @@ def _condition(connection: Connection, person: Person) -> ColumnElement[bool]:
         queued = select(d.c.case_id).where(d.c.status == DeadlineStatus.OPEN.value,
                                            d.c.owner.in_([o.value for o in owners]))  # fmt: skip
         parts.append(c.c.id.in_(queued))
+        for kind, states in _acting_states(person.role).items():
+            parts.append((c.c.kind == kind.value) & c.c.state.in_(sorted(states)))
     if person.role in _EVERY_CP_ISO:
         parts.append(c.c.kind == CaseKind.CP_ISO.value)
     return or_(*parts)
@@ -165,9 +186,19 @@ def may_read_case(connection: Connection, access: Access, ref: str) -> bool:
     """Whether the case exists and ``access`` reaches it."""
     if access.scope is Scope.ALL_CASES:
         return connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
-    if access.scope is not Scope.SOME or access.condition is None:
+    if access.scope is not Scope.SOME or access.condition is None or access.person is None:
         return False
-    return connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref, access.condition)) is not None
+    if connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref, access.condition)) is not None:
+        return True
+    # whoever recorded an event on a case is involved in it (legal, having recorded a discharge, sees the result);
+    # asked of one case only (the log's (case_id, seq) index), never for a list
+    acted = (
+        select(_EVENTS.c.id)
+        .join(_CASES, _CASES.c.id == _EVENTS.c.case_id)
+        .where(_CASES.c.ref == ref, _EVENTS.c.actor == access.person.user)
+        .limit(1)
+    )
+    return connection.scalar(acted) is not None
 
 
 def case_filter(access: Access) -> ColumnElement[bool] | None:

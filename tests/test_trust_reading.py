@@ -55,7 +55,7 @@ SHOWS = {  # reader: (may read SO-1, may read CP-1)
     "irom1": (True, False),
     "su1": (True, False),
     "sum1": (False, False),
-    "legal1": (False, False),
+    "legal1": (True, True),  # every live court order: the court may discharge any (legal records it)
     "cpc1": (False, True),
     "cpctm1": (False, True),
     "hos1": (True, True),
