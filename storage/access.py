@@ -24,7 +24,7 @@ import os
 import pwd
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from functools import cache
 
 from sqlalchemy import Connection, insert, or_, select, union
@@ -47,9 +47,11 @@ from storage.rows import load_people
 
 __all__ = [
     "NOT_YOURS",
+    "ROLE_REACH",
     "SEES_ALL",
     "SYSTEM_READER",
     "Access",
+    "Reach",
     "Reader",
     "Scope",
     "as_reader",
@@ -62,15 +64,43 @@ __all__ = [
 ]
 
 NOT_YOURS = "{ref}: not found or not yours to read"
-SEES_ALL = frozenset({Role.HEAD_OF_SERVICE, Role.ADMIN})
-LISTS_ONLY = frozenset({Role.OPERATOR})
-# a role's queue: the deadline owners whose open deadlines put a case in it
-_QUEUE_OWNERS = {
-    Role.SAFEGUARDING_UNIT: (Role.SAFEGUARDING_UNIT, Role.SAFEGUARDING_UNIT_MANAGER),
-    Role.SAFEGUARDING_UNIT_MANAGER: (Role.SAFEGUARDING_UNIT, Role.SAFEGUARDING_UNIT_MANAGER),
-    Role.LEGAL: (Role.LEGAL,),
+
+
+class Reach(StrEnum):
+    """Which cases a role reads (beyond the cases they, or the people below them, are involved in)."""
+
+    EVERY_CASE = "every case"
+    INVOLVED = "cases they or their line are involved in"
+    CP_ISO = "those, and every CP+ISO case"
+    SU_QUEUE = "those, and SO cases awaiting an IRO or with a Safeguarding Unit deadline open"
+    LEGAL_QUEUE = "those, and every live case in a state where legal may act"
+    LISTS_ONLY = "no case; the worklist's and escalations' references and dates"
+    NOTHING = "nothing"
+
+
+# The one table of who reads what: the code below applies it, the README shows it (``cli.tables``), and
+# tests/test_permission_matrix.py checks it on both backends.
+ROLE_REACH: dict[Role, Reach] = {
+    Role.SOCIAL_WORKER: Reach.INVOLVED,
+    Role.TEAM_MANAGER: Reach.INVOLVED,
+    Role.IRO: Reach.INVOLVED,
+    Role.IRO_MANAGER: Reach.INVOLVED,
+    Role.CPC: Reach.CP_ISO,
+    Role.CPC_TEAM_MANAGER: Reach.CP_ISO,
+    Role.HEAD_OF_SERVICE: Reach.EVERY_CASE,
+    Role.SAFEGUARDING_UNIT: Reach.SU_QUEUE,
+    Role.SAFEGUARDING_UNIT_MANAGER: Reach.SU_QUEUE,
+    Role.LEGAL: Reach.LEGAL_QUEUE,
+    Role.ADMIN: Reach.EVERY_CASE,
+    Role.OPERATOR: Reach.LISTS_ONLY,
+    Role.SYSTEM: Reach.NOTHING,
 }
-_EVERY_CP_ISO = frozenset({Role.CPC, Role.CPC_TEAM_MANAGER})
+SEES_ALL = frozenset(r for r, reach in ROLE_REACH.items() if reach is Reach.EVERY_CASE)
+# a queue's deadline owners: their open deadlines put a case in the queue
+_QUEUE_OWNERS = {
+    Reach.SU_QUEUE: (Role.SAFEGUARDING_UNIT, Role.SAFEGUARDING_UNIT_MANAGER),
+    Reach.LEGAL_QUEUE: (Role.LEGAL,),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +168,13 @@ def scope_of(connection: Connection, reader: Reader) -> Access:
     person = load_people(connection, [reader.user]).get(reader.user)
     if person is None or not person.active:
         return Access(Scope.LISTS if person is None and reader.is_server else Scope.NONE, person=person)
-    if person.role in SEES_ALL:
+    reach = ROLE_REACH[person.role]
+    if reach is Reach.EVERY_CASE:
         return Access(Scope.ALL_CASES, person=person)
-    if person.role in LISTS_ONLY:
+    if reach is Reach.LISTS_ONLY:
         return Access(Scope.LISTS, person=person)
+    if reach is Reach.NOTHING:
+        return Access(Scope.NONE, person=person)
     return Access(Scope.SOME, _condition(connection, person), person)
 
 
@@ -170,14 +203,15 @@ def _condition(connection: Connection, person: Person) -> ColumnElement[bool]:
         c.c.id.in_(involved),
         c.c.ref.in_(select(n.c.case_ref).where(n.c.recipient == person.user, n.c.case_ref.is_not(None))),
     ]
-    owners = _QUEUE_OWNERS.get(person.role)
+    reach = ROLE_REACH[person.role]
+    owners = _QUEUE_OWNERS.get(reach)
     if owners:
         queued = select(d.c.case_id).where(d.c.status == DeadlineStatus.OPEN.value,
                                            d.c.owner.in_([o.value for o in owners]))  # fmt: skip
         parts.append(c.c.id.in_(queued))
         for kind, states in _acting_states(person.role).items():
             parts.append((c.c.kind == kind.value) & c.c.state.in_(sorted(states)))
-    if person.role in _EVERY_CP_ISO:
+    if reach is Reach.CP_ISO:
         parts.append(c.c.kind == CaseKind.CP_ISO.value)
     return or_(*parts)
 
