@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from desk.app import DeskServices, create_app
+from desk.app import create_app
 from desk.auth.accounts import RefusalReason, Refused
 from desk.auth.stored import StoredAccounts
+from desk.services import DeskServices
 from desk.settings import DeskSettings
 from storage import accounts
 from storage.models import access_log
