@@ -201,7 +201,7 @@ def _policy(book: Casebook, args: argparse.Namespace) -> Any:
 
 
 def _replay(book: Casebook, args: argparse.Namespace) -> Any:
-    if not book.replay_matches(args.ref):
+    if not book.replay_checked(args.ref, _as_reader(getattr(args, "actor", None))):
         raise ReplayDiffers(f"replaying {args.ref} does not reproduce it")
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
@@ -216,7 +216,7 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "history": lambda book, args: book.history(args.ref, _as_reader(args.actor)),
     "worklist": _worklist,
     "escalations": lambda book, args: book.escalations(open_only=args.open, reader=_as_reader(args.actor)),
-    "notifications": lambda book, args: book.notifications(args.recipient),
+    "notifications": lambda book, args: book.notifications(args.recipient, reader=_as_reader(args.actor)),
     "replay": _replay,
     "policy": _policy,
 }

@@ -192,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "notifications", parents=[common], help="who has been told what: the outbox (notices, escalations, alarms)"
     )
     notes.add_argument("--recipient", metavar="USER", help="only this person's")
+    notes.add_argument("--actor", help=_READER)
 
     diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
     diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", parents=[common], help="check that a case's log reproduces it")
     replay.add_argument("ref")
+    replay.add_argument("--actor", help=_READER)
 
     sim = sub.add_parser("simulate", parents=[common], help="a synthetic caseload lived day by day")
     sim.add_argument("--cases", type=int, required=True, help="cases opened over the period")

@@ -7,6 +7,7 @@ commands, and ``now`` (for ``recorded_at``) from the caller's clock.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -30,9 +31,10 @@ from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
 from storage.validate import check_command, check_reference, check_request_id, check_user
 
-__all__ = ["Casebook"]
+__all__ = ["WITHHELD", "Casebook"]
 
 Clock = Callable[[], datetime]
+WITHHELD = "(withheld: another person's notice)"
 R = TypeVar("R")
 
 
@@ -272,10 +274,46 @@ class Casebook:
         """The person an OpenID Connect identity is linked to, if any."""
         return self._read(lambda c: accounts.person_for_identity(c, issuer, subject))
 
-    def notifications(self, recipient: str | None = None) -> list[NotificationView]:
+    def notifications(self, recipient: str | None = None,
+                      reader: Reader = access.SYSTEM_READER) -> list[NotificationView]:  # fmt: skip
+        """The outbox: a person reads their own notices; a Head of Service or an admin anyone's; an operator (and
+        the system) anyone's with the text of other people's withheld (a registration notice names the child)."""
         if recipient is not None:
             check_user(recipient, "recipient")
-        return self._read(lambda c: notifications(c, recipient))
+        check_user(reader.user, "reader")
+        refused: list[bool] = []
+
+        def read(connection: Connection) -> list[NotificationView]:
+            refused.clear()
+            scope = access.scope_of(connection, reader).scope
+            mine_only = scope is access.Scope.SOME
+            allowed = scope is not access.Scope.NONE and (not mine_only or recipient in (None, reader.user))
+            access.log_read(connection, "*", "notifications", reader, self.clock(), allowed=allowed)
+            if not allowed:
+                refused.append(True)
+                return []
+            found = notifications(connection, reader.user if mine_only else recipient)
+            if scope is access.Scope.LISTS:
+                found = [n if n.recipient == reader.user else dataclasses.replace(n, body=WITHHELD) for n in found]
+            return found
+
+        result = transaction(self.engine, read)
+        if refused:
+            raise Refused(f"{reader.user} may read only their own notifications")
+        return result
+
+    def replay_checked(self, ref: str, reader: Reader) -> bool:
+        """``replay_matches`` for a reader who may at least read lists (operators check replays); logged."""
+        check_reference(ref)
+
+        def read(connection: Connection) -> bool:
+            allowed = access.scope_of(connection, reader).lists()
+            access.log_read(connection, ref, "replay", reader, self.clock(), allowed=allowed)
+            return allowed
+
+        if not transaction(self.engine, read):
+            raise access.refuse_read(ref)
+        return self.replay_matches(ref)
 
     def caseload_notes(self, as_of: date) -> queries.CaseloadNotes:
         return self._read(lambda c: queries.caseload_notes(c, as_of))

@@ -125,3 +125,17 @@ def test_a_leaver_reads_nothing(two_cases: Cli) -> None:
     ok(two_cases, "people", "deactivate", "sw1")
     assert two_cases("show", SO, "--actor", "sw1").rc == 2
     assert two_cases("worklist", "--actor", "sw1").rc == 2
+
+
+def test_notifications_are_their_recipients_and_replay_is_logged(db_url: str, two_cases: Cli) -> None:
+    mine = ok(two_cases, "notifications", "--actor", "su1")
+    assert mine and {n["recipient"] for n in mine} == {"su1"}
+    assert "C-1" in next(n["body"] for n in mine if n["kind"] == "registration")  # the seed names the child: theirs
+    ran = two_cases("notifications", "--recipient", "su1", "--actor", "sw1")
+    assert (ran.rc, ran.json["error"]) == (2, "sw1 may read only their own notifications")
+    ops = ok(two_cases, "notifications", "--recipient", "su1", "--actor", "op1")
+    assert ops and {n["body"] for n in ops} == {"(withheld: another person's notice)"}
+    assert ok(two_cases, "replay", SO, "--actor", "op1")["reproduced"] is True
+    assert two_cases("replay", SO, "--actor", "nobody").rc == 2
+    rows = [(r.case_ref, r.what, r.actor, r.allowed) for r in _log(db_url)]
+    assert ("*", "notifications", "sw1", False) in rows and (SO, "replay", "op1", True) in rows
