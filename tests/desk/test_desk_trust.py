@@ -232,3 +232,17 @@ def test_browser_an_admin_deactivates_a_leaver_who_then_cannot_sign_in(page: Pag
     page.fill("#password", PASSWORD)
     page.click("button:has-text('Sign in')")
     expect(page.locator(".govuk-error-summary")).to_contain_text("The user name or password is not right")
+
+
+def test_the_desks_lists_are_logged_with_their_reader(trust_world: World) -> None:
+    from storage.db import make_engine
+
+    with client(trust_world, "tm1") as c:
+        assert c.get("/").status_code == 200
+        assert c.get("/escalations").status_code == 200
+    engine = make_engine(trust_world.url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(access_log.c.what, access_log.c.entered_by, access_log.c.channel)
+                            .where(access_log.c.case_ref == "*", access_log.c.actor == "tm1")).all()  # fmt: skip
+    engine.dispose()
+    assert {("my-work", "tm1", "desk"), ("escalations", "tm1", "desk")} <= {tuple(r) for r in rows}
