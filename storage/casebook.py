@@ -186,6 +186,7 @@ class Casebook:
         return UnitOfWork(connection, self.policy, now=self.clock(), source=source, policies=self.policies)
 
     def _committed(self, written: list[CaseFile]) -> None:
+        self.policies.committed()
         if written and self.on_commit is not None:
             self.on_commit(written)
 
