@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         services = DeskServices(people=accounts, authenticator=accounts, oidc_people=accounts, casebook=book,
                                 events=events)  # fmt: skip
         today = london_today  # honours ORDERWATCH_TODAY, as the command line does
+        print("desk: people sign in with their accounts (an admin gives each a one-time link: "
+              "orderwatch people issue-link USER)", file=sys.stderr)  # fmt: skip
     print(f"desk: http://{settings.host}:{settings.port}", file=sys.stderr)
     uvicorn.run(
         create_app(settings, services, today=today),
