@@ -1,7 +1,7 @@
 """delivery: people's e-mail addresses and the outbox's delivery columns (claim, next attempt, provider id)
 
 Revision ID: 0007_delivery
-Revises: 0006_desk
+Revises: 0007_people
 Create Date: 2026-11-26
 
 ``people.email`` (nullable: a person without one is told inside orderwatch only). ``notifications`` gains what the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_delivery"
-down_revision: str | None = "0006_desk"
+down_revision: str | None = "0007_people"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
