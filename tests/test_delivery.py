@@ -287,6 +287,8 @@ def test_people_emails_and_a_delivery_pass_from_the_command_line(
     bad = cli("people", "set-email", "su1", "not an address@x")
     assert bad.rc == 2 and "not an address" not in bad.out + bad.err
     assert cli("people", "set-email", "nobody", "n@council.test").json == {"error": "unknown person 'nobody'"}
+    not_admin = cli("people", "set-email", "su1", "su1@council.test", "--actor", "sw1")
+    assert not_admin.rc == 2 and "only an admin may change people" in not_admin.json["error"]
     assert cli("people", "set-email", "su1", "su1@council.test").json == {"user": "su1", "email_set": True}
     reg = cli("so", "register", "--case", "SO-9", "--child", CHILD, "--order-date", "2026-01-15", "--notified-on",
               "2026-01-16", "--social-worker", "sw1", "--actor", "sw1")  # fmt: skip
