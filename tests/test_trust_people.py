@@ -111,6 +111,8 @@ def test_every_event_records_who_entered_it_and_the_person_it_was_for_is_told(db
     build_so("awaiting_first_cin")(cli)
     rows = _rows(db_url, events)
     assert {(r.entered_by, r.channel) for r in rows} == {(os_account(), "cli")}
+    assert {(h["entered_by"], h["channel"]) for h in ok(cli, "history", SO)} == {(os_account(), "cli")}
+    assert f"by su1, entered by {os_account()} [manual]" in cli("history", SO, json_out=False).out
     told = [n for n in ok(cli, "notifications", "--recipient", "su1") if n["kind"] == "entered_on_your_behalf"]
     assert len(told) == 1
     assert told[0]["subject"] == f"{SO}: allocate_iro was recorded on your behalf"
