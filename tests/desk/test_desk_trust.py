@@ -255,9 +255,12 @@ def test_the_desks_lists_are_logged_with_their_reader(trust_world: World) -> Non
     with client(trust_world, "tm1") as c:
         assert c.get("/").status_code == 200
         assert c.get("/escalations").status_code == 200
+        assert c.get("/dashboard").status_code == 200
     engine = make_engine(trust_world.url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(access_log.c.what, access_log.c.entered_by, access_log.c.channel)
                             .where(access_log.c.case_ref == "*", access_log.c.actor == "tm1")).all()  # fmt: skip
     engine.dispose()
-    assert {("my-work", "tm1", "desk"), ("escalations", "tm1", "desk")} <= {tuple(r) for r in rows}
+    assert {("my-work", "tm1", "desk"), ("escalations", "tm1", "desk"), ("dashboard", "tm1", "desk")} <= {
+        tuple(r) for r in rows
+    }
