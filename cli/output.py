@@ -26,7 +26,9 @@ def print_human(result: Any) -> None:
                 what = item["event"] + (f" (escalation {item['escalation_no']})" if "escalation_no" in item else "")
                 moved = f"{item['from'] or '-'} -> {item['to']}"
                 effects = "; ".join(f"{k}: {', '.join(str(x) for x in v)}" for k, v in item["consequences"].items())
-                print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {item['actor']} [{item['source']}]"
+                entered = item.get("entered_by")
+                by = item["actor"] + (f", entered by {entered}" if entered and entered != item["actor"] else "")
+                print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {by} [{item['source']}]"
                       + (f"\n      {effects}" if effects else ""))  # fmt: skip
             else:
                 print("  ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], {})))
