@@ -42,8 +42,13 @@ def run_on_database(args: argparse.Namespace) -> Any:
         applied = upgrade(engine, policy)
         if args.command == "migrate":
             from storage.db import HEAD
+            from storage.roles import app_role_name, grant_app_role
 
-            return {"schema": HEAD, "applied": applied}
+            done: dict[str, Any] = {"schema": HEAD, "applied": applied}
+            role = app_role_name(args.app_role)
+            if role is not None and engine.dialect.name == "postgresql":
+                done["app_role"] = grant_app_role(engine, role).as_json()
+            return done
         book = Casebook(engine, policy, clock=clock.now)
         return _COMMANDS[args.command](book, args)
     finally:
@@ -140,6 +145,12 @@ def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
 
+def _verify(book: Casebook, _args: argparse.Namespace) -> Any:
+    from storage.verify import verify
+
+    return verify(book.engine)
+
+
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
@@ -153,4 +164,5 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "notifications": lambda book, args: book.notifications(args.recipient),
     "replay": _replay,
     "policy": _policy,
+    "verify": _verify,
 }

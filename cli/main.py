@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
-        result = plain(run(args))
+        raw = run(args)
+        result = plain(raw)
     except Refused as exc:
         return _fail(str(exc), want_json, 2)
     except Exception as exc:  # an internal fault: one line, exit 1 (ORDERWATCH_DEBUG=1 for the traceback)
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":  # exit 1 when something needs attention
         print(json.dumps(result.as_dict()) if want_json else "\n".join(result.lines()))
         return 1 if result.problems else 0
+    if args.command == "verify":  # exit 1 naming the first broken link
+        print(json.dumps(result) if want_json else "\n".join(raw.lines()))
+        return 0 if raw.ok else 1
     try:
         if want_json:
             print(json.dumps(result, default=str))

@@ -160,7 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--replay-sample", type=int, default=200, metavar="N")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema (first use does it too)")
+    mig = sub.add_parser(
+        "migrate", parents=[common], help="create or upgrade the database schema (first use does it too)"
+    )
+    mig.add_argument(
+        "--app-role",
+        metavar="ROLE",
+        help="PostgreSQL: the application's role, created and granted INSERT/SELECT only on the logs (default: "
+        "$ORDERWATCH_APP_ROLE, else orderwatch_app; 'none' to leave roles alone)",
+    )
+    sub.add_parser("verify", parents=[common], help="check every hash chain of the record; exit 1 naming a break")
 
     policy = sub.add_parser("policy", help="the local policies cases run under").add_subparsers(
         dest="policy_command", required=True, parser_class=_Parser

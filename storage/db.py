@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine", "upgrade"]
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
 # The newest migration (a test keeps it equal to Alembic's head): a current schema is recognised without importing
 # Alembic, which would cost every command line a twentieth of a second.
-HEAD = "0006_desk"
+HEAD = "0007_record"
 # Execution option of a unit of work that writes: on SQLite its transaction begins IMMEDIATE (it takes the write
 # lock first, so what it reads cannot change before it writes); the value EXCLUSIVE begins it EXCLUSIVE (migrations).
 WRITE = "orderwatch_write"

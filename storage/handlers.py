@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from machines.errors import Refused
 from machines.model import Role
-from storage import operations
+from storage import chain, operations
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
@@ -54,8 +54,8 @@ def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
         raise Refused(f"unknown manager {cmd.manager!r} (add them first)")
     row = {"user": cmd.user, "role": role.value, "manager": cmd.manager}
     uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now})
-    uow.connection.execute(insert(_PEOPLE_LOG), {**row, "change": "added", "actor": cmd.actor,
-                                                 "recorded_at": uow.now})  # fmt: skip
+    chain.append(uow.connection, _PEOPLE_LOG, [{**row, "change": "added", "actor": cmd.actor,
+                                                "recorded_at": uow.now}])  # fmt: skip
     return PersonView(cmd.user, role.value, cmd.manager)
 
 

@@ -34,6 +34,7 @@ from storage.expressions import case_person
 __all__ = [
     "access_log",
     "cases",
+    "chain_heads",
     "deadlines",
     "escalations",
     "events",
@@ -99,6 +100,7 @@ people_log = Table(
     Column("change", String(20), nullable=False),
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
+    Column("hash", String(64)),  # the hash chain (storage.chain): this row's content and the previous row's hash
 )
 
 # Each local policy a case has run under, stored once: its settings and their content hash (``storage.policies``).
@@ -133,6 +135,10 @@ cases = Table(
     Column("revision", Integer, nullable=False),
     _when("opened_at"),
     Column("policy_id", Integer, ForeignKey("policies.id")),
+    # the head of the case's event chain (storage.chain): with ``last_seq``, a log cut short is detected
+    Column("log_head", String(64)),
+    # a disposed case (PROCEDURES §6) is a tombstone: the only state in which its log's payloads may be erased
+    Column("disposed_on", Date),
 )
 
 deadlines = Table(
@@ -190,6 +196,7 @@ events = Table(
     _when("recorded_at"),
     Column("payload", Json(), nullable=False),
     Column("consequences", Json(), nullable=False),
+    Column("hash", String(64)),  # the case's hash chain (storage.chain)
     UniqueConstraint("case_id", "seq"),
 )
 
@@ -202,6 +209,17 @@ access_log = Table(
     Column("what", String(20), nullable=False),
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
+    Column("hash", String(64)),  # one hash chain over the whole access log (storage.chain)
+)
+
+# The head of each log that is one chain (people_log, access_log): how many rows, and the last row's hash. Written
+# in the transaction that appends, so a log cut short (or emptied) no longer matches its head.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chain", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
 )
 
 # A notice for a person (PROCEDURES §7): both what is listed for them inside orderwatch and the delivery outbox.

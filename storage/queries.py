@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from machines.calendar import parse_date
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, LogEntry, Role
 from machines.policy import Policy
 from machines.procedures import PROCEDURES
+from storage import chain
 from storage.ids import escalation_id
 from storage.models import access_log as _ACCESS
 from storage.models import cases as _CASES
@@ -278,7 +279,7 @@ def caseload_notes(connection: Connection, as_of: date) -> CaseloadNotes:
 
 
 def record_access(connection: Connection, ref: str, what: str, actor: str, now: datetime) -> None:
-    connection.execute(insert(_ACCESS), {"case_ref": ref, "what": what, "actor": actor, "recorded_at": now})
+    chain.append(connection, _ACCESS, [{"case_ref": ref, "what": what, "actor": actor, "recorded_at": now}])
 
 
 def history(connection: Connection, ref: str) -> list[HistoryEntry]:

@@ -18,6 +18,7 @@ from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam
 
 from machines.calendar import parse_date
 from machines.casework import TRACKING_KINDS
+from machines.errors import Refused
 from machines.events import consequences
 from machines.model import (
     CaseFile,
@@ -32,6 +33,7 @@ from machines.model import (
     Source,
 )
 from machines.procedures import PROCEDURES
+from storage.chain import GENESIS, count_cases, seal
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
@@ -82,6 +84,7 @@ class Loaded:
     last_seq: int = 0
     new: bool = False
     policy_id: int | None = None  # the local policy the case runs under (``storage.policies``)
+    log_head: str = GENESIS  # the hash of the case's last event (``storage.chain``)
 
     @classmethod
     def opened(cls, case: CaseFile) -> Loaded:
@@ -157,6 +160,8 @@ _CASE_COLUMNS = (
     "revision",
     "last_seq",
     "policy_id",
+    "log_head",
+    "disposed_on",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
 _SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
@@ -257,7 +262,11 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
         revision,
         last_seq,
         policy_id,
+        log_head,
+        disposed_on,
     ) in connection.execute(_SELECT_CASES, {"ids": ids}):
+        if disposed_on is not None:
+            raise Refused(f"case {ref!r} was disposed of on {disposed_on}: only its tombstone is kept")
         case_kind = _KINDS[kind]
         case = CaseFile(
             ref=ref,
@@ -283,6 +292,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
                 {e.no: _escalation_snapshot(e) for e in case.escalations},
                 last_seq,
                 policy_id=policy_id,
+                log_head=log_head or GENESIS,
             )
         )
     return loaded
@@ -310,6 +320,7 @@ _UPDATE_CASE = (
         last_event_on=bindparam("last_event_on"),
         next_due_on=bindparam("next_due_on"),
         last_seq=bindparam("last_seq"),
+        log_head=bindparam("log_head"),
         policy_id=bindparam("policy_id"),
         revision=_CASES.c.revision + 1,
     )
@@ -382,6 +393,9 @@ _BULK_INSERT_DEADLINE = _Bulk(insert(_DEADLINES))
 _BULK_INSERT_ESCALATION = _Bulk(insert(_ESCALATIONS))
 _BULK_UPDATE_ESCALATION = _Bulk(_UPDATE_ESCALATION)
 _BULK_INSERT_EVENT = _Bulk(insert(_EVENTS))
+_BULK_SET_HEAD = _Bulk(
+    update(_CASES).where(_CASES.c.id == bindparam("b_id")).values(log_head=bindparam("log_head"))
+)
 
 
 class Writes:
@@ -398,6 +412,8 @@ class Writes:
         self.changed_escalations: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.refs: list[str] = []
+        self.opened = 0  # cases inserted (counted in ``chain_heads``)
+        self.new_heads: list[dict[str, Any]] = []  # new cases' chain heads, known once their events are sealed
 
     def add(
         self, connection: Connection, loaded: Loaded, entries: Iterable[LogEntry], now: datetime, source: str | None
@@ -479,8 +495,9 @@ class Writes:
             elif loaded.escalation_state[e.no] != _escalation_snapshot(e):
                 self.changed_escalations.append({**values_e, "b_case_id": case_id, "b_no": e.no})
         first_seq = 1 if loaded.new else loaded.last_seq + 1
+        rows: list[dict[str, Any]] = []
         for i, entry in enumerate(entries):
-            self.events.append(
+            rows.append(
                 {
                     "case_id": case_id,
                     "seq": first_seq + i,
@@ -497,6 +514,14 @@ class Writes:
                     "consequences": consequences(entry.changes),
                 }
             )
+        # the case's chain goes on from its head; the new head is written with the case (below, or in ``flush``)
+        loaded.log_head = seal(loaded.log_head, "events", rows)
+        self.events.extend(rows)
+        if loaded.new:
+            self.opened += 1
+            self.new_heads.append({"b_id": case_id, "log_head": loaded.log_head})
+        else:
+            self.cases[-1]["log_head"] = loaded.log_head
 
     def flush(self, connection: Connection) -> None:
         """Write everything queued; a conditional UPDATE that missed its row is a ``Conflict``."""
@@ -513,4 +538,8 @@ class Writes:
         ):
             if rows:
                 statement.execute(connection, rows)
+        if self.new_heads:
+            _BULK_SET_HEAD.execute(connection, self.new_heads)
+        if self.opened:
+            count_cases(connection, self.opened)
         self.__init__()  # type: ignore[misc]
