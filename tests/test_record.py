@@ -241,3 +241,24 @@ def test_verify_reads_through_the_api(engine: sa.Engine, book: Any) -> None:
     """``storage.verify`` as a library call: a fresh record with only people verifies."""
     found = verify(engine)
     assert found.ok and found.cases == 0 and found.logs == {"people_log": 13, "access_log": 0}
+
+
+def test_the_migration_seals_a_record_written_before_the_chains(cli: Cli, db_url: str) -> None:
+    """A database at 0006 with history (here: made by going back down from the head) is sealed by 0007: verify
+    passes, and a change made afterwards is still caught."""
+    from storage.db import upgrade
+    from tests.test_operations import _upgrade
+
+    _busy(cli)
+    engine = make_engine(db_url)
+    _upgrade(engine, "0006_desk", down=True)
+    with engine.connect() as c:
+        assert "hash" not in {col["name"] for col in sa.inspect(c).get_columns("events")}
+    assert upgrade(engine) == ["0007_record"]
+    engine.dispose()
+    assert cli("verify").rc == 0
+    assert cli("sweep", "--as-of", "2027-06-01").json["passed"] > 0  # more events, chained on
+    assert cli("show", SO, "--actor", "hos1").rc == 0
+    assert cli("verify").rc == 0
+    _tamper(db_url, "UPDATE events SET happened_on = '2026-10-22' WHERE seq = 1")
+    assert _broken(cli)["position"] == 1
