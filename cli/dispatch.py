@@ -80,9 +80,18 @@ def _people(book: Casebook, args: argparse.Namespace) -> Any:
                                  request_id=args.request_id))  # fmt: skip
 
 
+_SO_DATES = ("order_date", "expiry", "dob", "notified_on")
+_CP_DATES = ("iso_date", "next_review", "last_review", "icpc", "issued", "cmh", "irh", "final_hearing", "dob")
+_REG_TEXTS = ("case", "child", "social_worker", "actor")
+
+
 def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
     from machines.supervision_order import SORegistration
     from storage.commands import Register
+
+    merge_options(args, read_object(args.from_source, "so register"), what="so register", dates=_SO_DATES,
+                  texts=_REG_TEXTS, required=("case", "child", "order_date", "actor"))  # fmt: skip
 
     reg = SORegistration(args.case, args.child, args.order_date, args.expiry, args.dob, args.notified_on,
                          args.social_worker)  # fmt: skip
@@ -92,8 +101,12 @@ def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
 
 
 def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
     from machines.cp_iso import CpIsoRegistration
     from storage.commands import Register
+
+    merge_options(args, read_object(args.from_source, "cp-iso register"), what="cp-iso register", dates=_CP_DATES,
+                  texts=_REG_TEXTS, required=("case", "child", "iso_date", "next_review", "actor"))  # fmt: skip
 
     reg = CpIsoRegistration(args.case, args.child, args.iso_date, args.next_review, args.last_review, args.icpc,
                             args.issued, args.cmh, args.irh, args.final_hearing, args.dob,
@@ -109,6 +122,10 @@ def _fire(book: Casebook, args: argparse.Namespace) -> Any:
 
     on = _not_future(args.on or clock.today(), "--on")
     fields = parse_fields(args.fields)
+    if args.from_source is not None:
+        from cli.from_input import read_object, set_fields
+
+        fields = set_fields(read_object(args.from_source, "fire"), fields, "fire")
     esc = parse_escalation_id(args.ref)
     key = args.request_id
     if esc is not None:

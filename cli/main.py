@@ -23,7 +23,7 @@ from cli.output import plain, print_human
 from cli.parser import build_parser
 from machines.errors import Refused
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 # psycopg reports an aborted pipeline through its logger as well as by raising; the command line says it once
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
@@ -140,5 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def entry() -> int:
+    """The ``orderwatch`` console script: files and folders it (and every process it starts — Prefect's server,
+    workers, the desk) creates are its owner's only (0600/0700): the database, backups, logs, credentials."""
+    os.umask(0o077)
+    return main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(entry())

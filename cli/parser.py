@@ -49,6 +49,16 @@ def _request_id(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _from(parser: argparse.ArgumentParser, keys: str) -> None:
+    parser.add_argument(
+        "--from",
+        dest="from_source",
+        metavar="-|FILE",
+        help=f"a JSON object ({keys}) read from standard input (-) or a file: personal data and free text stay off "
+        "the command line, which every local user can see",
+    )
+
+
 def _common() -> _Parser:
     common = _Parser(add_help=False)
     # SUPPRESS: given before or after the subcommand, neither placement overwrites the other with a default.
@@ -81,28 +91,32 @@ def build_parser() -> argparse.ArgumentParser:
         dest="so_command", required=True, parser_class=_Parser
     )
     reg = so.add_parser("register", parents=[common], help="register a final Supervision Order")
-    reg.add_argument("--case", required=True)
-    reg.add_argument("--child", required=True)
-    reg.add_argument("--order-date", required=True, type=_date)
+    _from(reg, "the options' keys: child, dob, order_date, …")
+    # --case, --child, --order-date and --actor are required, given here or in --from (checked once merged)
+    reg.add_argument("--case")
+    reg.add_argument("--child")
+    reg.add_argument("--order-date", type=_date)
     reg.add_argument("--expiry", type=_date)
     reg.add_argument("--dob", type=_date)
     reg.add_argument("--notified-on", type=_date)
     reg.add_argument("--social-worker")
-    reg.add_argument("--actor", required=True)
+    reg.add_argument("--actor")
     _request_id(reg)
 
     cp = sub.add_parser("cp-iso", help="CP plan + Interim Supervision Order cases").add_subparsers(
         dest="cp_command", required=True, parser_class=_Parser
     )
     creg = cp.add_parser("register", parents=[common], help="register a CP + ISO case")
-    creg.add_argument("--case", required=True)
-    creg.add_argument("--child", required=True)
-    creg.add_argument("--iso-date", required=True, type=_date)
-    creg.add_argument("--next-review", required=True, type=_date)
+    _from(creg, "the options' keys: child, dob, iso_date, …")
+    # --case, --child, --iso-date, --next-review and --actor are required, here or in --from
+    creg.add_argument("--case")
+    creg.add_argument("--child")
+    creg.add_argument("--iso-date", type=_date)
+    creg.add_argument("--next-review", type=_date)
     for name in ("--last-review", "--icpc", "--issued", "--cmh", "--irh", "--final-hearing", "--dob"):
         creg.add_argument(name, type=_date)
     creg.add_argument("--social-worker")
-    creg.add_argument("--actor", required=True)
+    creg.add_argument("--actor")
     _request_id(creg)
 
     fire = sub.add_parser(
@@ -117,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     fire.add_argument("--actor", required=True)
     fire.add_argument("--on", type=_date, help="the date it happened (default: today)")
     fire.add_argument("--set", dest="fields", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    _from(fire, "the --set keys and their values")
     _request_id(fire)
 
     sweep = sub.add_parser("sweep", parents=[common], help="let every deadline due before the date pass")
