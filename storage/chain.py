@@ -89,7 +89,7 @@ def erased_digest(value: Any) -> str | None:
     return None
 
 
-def content(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def content(table: str, row: Mapping[Any, Any]) -> dict[str, Any]:
     """What a row's hash covers: its non-NULL columns but ``id`` and ``hash``, erasable ones by their digest."""
     erasable = ERASABLE.get(table, frozenset())
     out: dict[str, Any] = {}
@@ -104,7 +104,7 @@ def content(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def link(previous: str, table: str, row: Mapping[str, Any]) -> str:
+def link(previous: str, table: str, row: Mapping[Any, Any]) -> str:
     """A row's hash: its content chained to the previous row's hash."""
     return hashlib.sha256(previous.encode() + b"\n" + canonical(content(table, row))).hexdigest()
 

@@ -60,9 +60,7 @@ def app_role_name(given: str | None = None) -> str | None:
 def _grant(connection: Connection, name: str) -> AppRole:
     # one migrate at a time creates and grants (two racing CREATE ROLEs: one would fail)
     connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('orderwatch:roles', 0))"))
-    may_create = connection.scalar(
-        text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
-    )
+    may_create = connection.scalar(text("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"))
     exists = connection.scalar(text("SELECT count(*) FROM pg_roles WHERE rolname = :r"), {"r": name})
     created = False
     if not exists:

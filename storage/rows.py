@@ -393,9 +393,7 @@ _BULK_INSERT_DEADLINE = _Bulk(insert(_DEADLINES))
 _BULK_INSERT_ESCALATION = _Bulk(insert(_ESCALATIONS))
 _BULK_UPDATE_ESCALATION = _Bulk(_UPDATE_ESCALATION)
 _BULK_INSERT_EVENT = _Bulk(insert(_EVENTS))
-_BULK_SET_HEAD = _Bulk(
-    update(_CASES).where(_CASES.c.id == bindparam("b_id")).values(log_head=bindparam("log_head"))
-)
+_BULK_SET_HEAD = _Bulk(update(_CASES).where(_CASES.c.id == bindparam("b_id")).values(log_head=bindparam("log_head")))
 
 
 class Writes:

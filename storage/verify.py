@@ -12,11 +12,10 @@ and row ids — never a row's content.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import hashlib
 
 from sqlalchemy import Connection, Engine, Table, select
 
@@ -79,12 +78,12 @@ class Verified:
         return [f"ok: {self.cases} case chains ({self.events} events), {logs}"]
 
 
-def _case_rows(connection: Connection) -> Iterator[Mapping[str, Any]]:
+def _case_rows(connection: Connection) -> Iterator[Mapping[Any, Any]]:
     query = select(cases.c.id, cases.c.ref, cases.c.last_seq, cases.c.log_head, cases.c.disposed_on)
     yield from connection.execute(query.order_by(cases.c.id)).mappings()
 
 
-def _check_case(connection: Connection, case: Mapping[str, Any], found: Verified) -> Break | None:
+def _check_case(connection: Connection, case: Mapping[Any, Any], found: Verified) -> Break | None:
     ref = str(case["ref"])
     previous = chain.GENESIS
     expected_seq = 0
@@ -122,7 +121,9 @@ def _check_log(connection: Connection, table: Table, found: Verified) -> Break |
     for row in connection.execute(select(table).order_by(table.c.id)).mappings():
         count += 1
         if chain.link(previous, table.name, row) != row["hash"]:
-            return Break(table.name, None, int(row["id"]), "the row's hash does not match its content and the one before")
+            return Break(
+                table.name, None, int(row["id"]), "the row's hash does not match its content and the one before"
+            )
         previous = str(row["hash"])
         last_id = int(row["id"])
     recorded, head = chain.head_of(connection, table.name)
@@ -162,4 +163,3 @@ def verify_connection(connection: Connection) -> Verified:
 def verify(engine: Engine) -> Verified:
     """Check every chain of the database (``orderwatch verify``)."""
     return transaction(engine, verify_connection, write=False)
-

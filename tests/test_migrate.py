@@ -34,7 +34,11 @@ REVISIONS = _revisions()
 
 
 # no application role: the cluster's roles are shared by every test schema (tests/test_record.py makes its own)
-ENV: dict[str, str | None] = {"ORDERWATCH_TODAY": "2026-11-20", "ORDERWATCH_POLICY": None, "ORDERWATCH_APP_ROLE": "none"}
+ENV: dict[str, str | None] = {
+    "ORDERWATCH_TODAY": "2026-11-20",
+    "ORDERWATCH_POLICY": None,
+    "ORDERWATCH_APP_ROLE": "none",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -155,9 +155,13 @@ def test_pg_owner_update_and_truncate_are_caught(cli: Cli, db_url: str) -> None:
     assert _broken(cli) == {"table": "events", "case": SO, "position": 2,
                             "why": "the event's hash does not match its content and the one before"}  # fmt: skip
     # the owner drops the TRUNCATE guard and empties the log: show and fire would carry on, verify does not
-    _sql(db_url, "DROP TRIGGER events_no_truncate ON events", "TRUNCATE events",
-         "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
-         "FOR EACH STATEMENT EXECUTE FUNCTION orderwatch_no_truncate()")  # put back: the session's tests share it
+    _sql(
+        db_url,
+        "DROP TRIGGER events_no_truncate ON events",
+        "TRUNCATE events",
+        "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION orderwatch_no_truncate()",
+    )  # put back: the session's tests share it
     broken = _broken(cli)
     assert broken["table"] == "events" and broken["position"] == 1 and "the log ends at 0" in broken["why"]
 
@@ -206,7 +210,7 @@ def test_pg_app_role_appends_but_cannot_rewrite(cli: Cli, db_url: str, app_role:
         "TRUNCATE access_log",
         "DROP TRIGGER events_no_truncate ON events",
     ):
-        with pytest.raises(sa.exc.DBAPIError, match="permission denied|must be owner"), engine.begin() as c:
+        with pytest.raises(sa.exc.DBAPIError, match=r"permission denied|must be owner"), engine.begin() as c:
             c.execute(sa.text(statement))
     engine.dispose()
     assert cli("verify").rc == 0
