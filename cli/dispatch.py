@@ -19,7 +19,7 @@ from machines.errors import Refused
 if TYPE_CHECKING:
     from storage.casebook import Casebook
 
-__all__ = ["MAX_BATCH", "MAX_WITHIN", "ReplayDiffers", "run_on_database"]
+__all__ = ["MAX_BATCH", "MAX_WITHIN", "RecordBroken", "ReplayDiffers", "run_on_database"]
 
 MAX_BATCH = 10_000  # cases per sweep transaction
 MAX_WITHIN = 3_660  # days ahead a worklist looks: ten years
@@ -27,6 +27,10 @@ MAX_WITHIN = 3_660  # days ahead a worklist looks: ten years
 
 class ReplayDiffers(Exception):
     """A case's log does not reproduce it: an internal fault, whose message names only the case."""
+
+
+class RecordBroken(ReplayDiffers):
+    """A restored database whose chains do not verify: exit 1, naming the first broken link."""
 
 
 def run_on_database(args: argparse.Namespace) -> Any:
@@ -168,6 +172,32 @@ def _verify(book: Casebook, _args: argparse.Namespace) -> Any:
     return verify(book.engine)
 
 
+def _backup(book: Casebook, args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from cli.secure import var_dir
+    from storage.backup import backup
+
+    if args.to:
+        to = Path(args.to)
+    else:
+        stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+        suffix = "db" if book.engine.dialect.name == "sqlite" else "dump"
+        to = var_dir() / "backups" / f"orderwatch-{stamp}.{suffix}"
+    return backup(book.engine, to)
+
+
+def _restore(book: Casebook, args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from storage.backup import restore
+
+    restored = restore(book.engine, Path(args.path), force=args.force)
+    if not restored.verified.ok and restored.verified.broken is not None:
+        raise RecordBroken(f"restored, but it does not verify: {restored.verified.broken.describe()}")
+    return restored
+
+
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
@@ -182,4 +212,6 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "replay": _replay,
     "policy": _policy,
     "verify": _verify,
+    "backup": _backup,
+    "restore": _restore,
 }

@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         "$ORDERWATCH_APP_ROLE, else orderwatch_app; 'none' to leave roles alone)",
     )
     sub.add_parser("verify", parents=[common], help="check every hash chain of the record; exit 1 naming a break")
+    bak = sub.add_parser("backup", parents=[common], help="a consistent copy of the database, taken while it runs")
+    bak.add_argument("--to", metavar="PATH", help="the new backup file (default: var/backups/orderwatch-<UTC time>)")
+    res = sub.add_parser("restore", parents=[common], help="put a backup in place of the database, then verify it")
+    res.add_argument("path", metavar="PATH")
+    res.add_argument("--force", action="store_true", help="overwrite a database that holds cases or people")
 
     policy = sub.add_parser("policy", help="the local policies cases run under").add_subparsers(
         dest="policy_command", required=True, parser_class=_Parser
