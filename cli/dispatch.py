@@ -198,6 +198,15 @@ def _restore(book: Casebook, args: argparse.Namespace) -> Any:
     return restored
 
 
+def _export(book: Casebook, args: argparse.Namespace) -> Any:
+    exported = book.export(args.ref, args.actor)
+    if args.format == "html":
+        from cli.export_html import render
+
+        return render(exported.as_json())
+    return exported
+
+
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
@@ -213,5 +222,6 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "policy": _policy,
     "verify": _verify,
     "backup": _backup,
+    "export": _export,
     "restore": _restore,
 }

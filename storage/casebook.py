@@ -20,6 +20,7 @@ from machines.policy import DEFAULT_POLICY, Policy
 from machines.repolicy import POLICY_MIGRATED
 from storage import idempotency, queries
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
+from storage.export import CaseExport, export_case
 from storage.handlers import handle
 from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
@@ -213,6 +214,18 @@ class Casebook:
             entries = queries.history(connection, ref)
             queries.record_access(connection, ref, "history", reader, self.clock())
             return entries
+
+        return transaction(self.engine, read)
+
+    def export(self, ref: str, reader: str) -> CaseExport:
+        """Everything held about the case, for a subject access request; the read is logged."""
+        check_reference(ref)
+        check_user(reader, "reader")
+
+        def read(connection: Connection) -> CaseExport:
+            exported = export_case(connection, ref)
+            queries.record_access(connection, ref, "export", reader, self.clock())
+            return exported
 
         return transaction(self.engine, read)
 

@@ -23,7 +23,7 @@ from storage import chain
 from storage.models import access_log, cases, events, people_log
 from storage.uow import transaction
 
-__all__ = ["Break", "Verified", "verify", "verify_connection"]
+__all__ = ["Break", "Verified", "check_case", "verify", "verify_connection"]
 
 DISPOSED = "disposed"  # the event a disposal appends to the case's log (``storage.retention``)
 
@@ -83,7 +83,8 @@ def _case_rows(connection: Connection) -> Iterator[Mapping[Any, Any]]:
     yield from connection.execute(query.order_by(cases.c.id)).mappings()
 
 
-def _check_case(connection: Connection, case: Mapping[Any, Any], found: Verified) -> Break | None:
+def check_case(connection: Connection, case: Mapping[Any, Any], found: Verified) -> Break | None:
+    """The first break in one case's chain (``case``: its id, ref, last_seq, log_head, disposed_on), or ``None``."""
     ref = str(case["ref"])
     previous = chain.GENESIS
     expected_seq = 0
@@ -142,7 +143,7 @@ def verify_connection(connection: Connection) -> Verified:
     root = hashlib.sha256()  # one digest of every case's head, in case order: the event log's head, in one line
     for case in _case_rows(connection):
         found.cases += 1
-        broken = _check_case(connection, case, found)
+        broken = check_case(connection, case, found)
         if broken is not None:
             found.broken = broken
             return found

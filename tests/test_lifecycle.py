@@ -18,7 +18,8 @@ from storage.casebook import Casebook
 from storage.commands import Register
 from storage.db import make_engine
 from storage.verify import verify
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, Cli
+from tests.test_refusals import SO, build_so
 
 CASES = 30
 
@@ -126,3 +127,29 @@ def test_restore_refuses_a_backup_that_does_not_verify_and_a_missing_one(book: C
     with pytest.raises(Exception, match="no backup at"):
         restore(target, tmp_path / "nothing.db")
     target.dispose()
+
+
+def test_export_holds_everything_about_the_case_as_json_and_escaped_html(cli: Cli, db_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("ORDERWATCH_TODAY", "2027-12-31")
+    build_so("urgent_review", "--dob", "2012-03-04")(cli)
+    note = "<script>alert('x')</script> & co"
+    assert cli("fire", SO, "record_progress", "--actor", "sw1", "--on", "2026-10-10", "--set", f"note={note}").rc == 0
+    assert cli("sweep", "--as-of", "2027-06-01").rc == 0  # deadlines missed: escalations raised
+    assert cli("show", SO, "--actor", "hos1").rc == 0
+    out = cli("export", SO, "--actor", "hos1").json
+    assert out["case"]["ref"] == SO and out["case"]["child_id"] == "C-1" and out["case"]["dob"] == "2012-03-04"
+    assert out["chain"] == {"ok": True}
+    assert [e["seq"] for e in out["events"]] == list(range(1, len(out["events"]) + 1))
+    assert all(len(e["hash"]) == 64 for e in out["events"])
+    assert [e["payload"]["note"] for e in out["events"] if e["event"] == "record_progress"] == [note]
+    assert {d["kind"] for d in out["deadlines"]} and out["escalations"] and out["involvements"]
+    assert out["notifications"] and all(n["case_ref"] in (SO, None) for n in out["notifications"])
+    assert [a["what"] for a in out["access_log"] if a["actor"] == "hos1"] == ["show"]
+    again = cli("export", SO, "--actor", "hos1").json  # the export itself was a logged read
+    assert [a["what"] for a in again["access_log"] if a["actor"] == "hos1"] == ["show", "export"]
+    page = cli("export", SO, "--actor", "hos1", "--format", "html", json_out=False)
+    assert page.rc == 0 and page.out.startswith("<!DOCTYPE html>")
+    assert "<script>" not in page.out and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page.out
+    assert "C-1" in page.out and "Event log" in page.out and "verified" in page.out
+    assert cli("export", "SO-404", "--actor", "hos1").rc == 2
