@@ -198,6 +198,18 @@ def _restore(book: Casebook, args: argparse.Namespace) -> Any:
     return restored
 
 
+def _amend(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
+    from storage.commands import Amend
+
+    merge_options(args, read_object(args.from_source, "amend"), what="amend", dates=(),
+                  texts=("field", "to", "reason", "actor"), required=("field", "to", "reason", "actor"))  # fmt: skip
+    if args.field not in ("child_id", "dob", "order_date"):
+        raise Refused("amend --field must be one of child_id, dob, order_date")
+    return book.handle(Amend(actor=args.actor, ref=args.ref, field=args.field, value=args.to, reason=args.reason,
+                             on=clock.today(), request_id=args.request_id))  # fmt: skip
+
+
 def _export(book: Casebook, args: argparse.Namespace) -> Any:
     exported = book.export(args.ref, args.actor)
     if args.format == "html":
@@ -221,6 +233,7 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "replay": _replay,
     "policy": _policy,
     "verify": _verify,
+    "amend": _amend,
     "backup": _backup,
     "export": _export,
     "restore": _restore,

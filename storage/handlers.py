@@ -9,14 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
+from machines import checks
+from machines.amend import AMENDED, latest_registration
+from machines.amend import amend as amend_registration
 from machines.errors import Refused
+from machines.events import consequences
 from machines.model import Role
+from machines.procedures import PROCEDURES
 from storage import chain, operations
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
+    Amend,
+    Amended,
     CatchUp,
     Command,
     EscalationMove,
@@ -30,6 +37,7 @@ from storage.commands import (
     transition,
 )
 from storage.ids import escalation_id
+from storage.models import events as _EVENTS
 from storage.models import people as _PEOPLE
 from storage.models import people_log as _PEOPLE_LOG
 from storage.notifications import NotifyEscalation, notify_escalation
@@ -106,6 +114,27 @@ def act_on_escalation(uow: UnitOfWork, cmd: ActOnEscalation) -> EscalationMove:
                           esc.raised_to, cmd.on, everything)  # fmt: skip
 
 
+def amend(uow: UnitOfWork, cmd: Amend) -> Amended:
+    """Correct a registration: deadlines due before the day pass first (as for any event), then the amendment."""
+    loaded = uow.case(cmd.ref)
+    case = loaded.case
+    rules = uow.rules(loaded)
+    actor = checks.person(uow.people, cmd.actor)
+    checks.in_order(case, cmd.on)
+    uow.record(loaded, rules.catch_up(case, cmd.on))
+    registrations = {p.registration.event for p in PROCEDURES.values()} | {AMENDED}
+    rows = uow.connection.execute(
+        select(_EVENTS.c.event, _EVENTS.c.payload, _EVENTS.c.happened_on)
+        .where(_EVENTS.c.case_id == case.id, _EVENTS.c.event.in_(sorted(registrations)))
+        .order_by(_EVENTS.c.seq)
+    ).all()
+    registration = latest_registration([(event, payload) for event, payload, _on in rows])
+    entry = amend_registration(case, registration, rows[0][2], cmd.field, cmd.value, cmd.reason, actor, cmd.on,
+                               rules.policy)  # fmt: skip
+    uow.record(loaded, [entry])
+    return Amended(cmd.ref, cmd.field, cmd.on, sorted(entry.payload["dates"]), consequences(entry.changes))
+
+
 def catch_up(uow: UnitOfWork, cmd: CatchUp) -> int:
     loaded = uow.case(cmd.ref)
     entries = uow.rules(loaded).catch_up(loaded.case, cmd.as_of)
@@ -132,6 +161,7 @@ def sweep_batch(uow: UnitOfWork, cmd: SweepBatch) -> SweepReport:
 
 HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     AddPerson: add_person,
+    Amend: amend,
     Register: register,
     Fire: fire,
     ActOnEscalation: act_on_escalation,

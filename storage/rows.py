@@ -313,6 +313,8 @@ _UPDATE_CASE = (
     .where(_CASES.c.id == bindparam("b_id"), _CASES.c.revision == bindparam("b_revision"))
     .values(
         state=bindparam("state"),
+        child_id=bindparam("child_id"),  # an amendment corrects these (``machines.amend``)
+        dob=bindparam("dob"),
         dates=bindparam("dates"),
         people=bindparam("people"),
         details=bindparam("details"),
@@ -423,6 +425,8 @@ class Writes:
         open_dues = [d.due_on for d in case.deadlines if d.is_open]
         values = {
             "state": case.state._value_,
+            "child_id": case.child_id,
+            "dob": case.dob,
             "dates": {k: v.isoformat() for k, v in case.dates.items()},
             "people": dict(case.people),
             "details": jsonable(case.details),
@@ -437,8 +441,6 @@ class Writes:
                 "ref": case.ref,
                 "kind": case.kind._value_,
                 "procedure_version": case.procedure_version,
-                "child_id": case.child_id,
-                "dob": case.dob,
                 "last_seq": len(entries),
                 "revision": 1,
                 "opened_at": now,
