@@ -25,6 +25,7 @@ from machines.events import (
     NotificationDue,
 )
 from machines.model import CaseFile
+from machines.wording import escalation_reason_words
 from storage.ids import escalation_id
 from storage.models import escalations as _ESCALATIONS
 from storage.models import involvements as _INVOLVEMENTS
@@ -84,8 +85,10 @@ def escalation_notices(esc_id: int, ref: str, reason: str, role: str, level: int
     public = escalation_id(esc_id)
     how = "raised to you" if level == 1 else f"escalated to you (level {level})"
     by = "; ".join(f"{what} by {due.isoformat()}" for what, due in dues.items())
-    subject = f"{public} on {ref}: {reason}, {how}"
-    body = (f"Escalation {public} on case {ref} ({reason}) was {how} as {role} on {raised_on.isoformat()}."
+    why = escalation_reason_words(reason)
+    why = why[0].lower() + why[1:]
+    subject = f"{public} on {ref}: {why}, {how}"
+    body = (f"Escalation {public} on case {ref} ({why}) was {how} as {role} on {raised_on.isoformat()}."
             + (f" {by[0].upper()}{by[1:]}." if by else "") + f"\n/cases/{ref}")  # fmt: skip
     return [Notice(f"escalation:{esc_id}:L{level}:{user}", user, "escalation", ref, subject[:200], body, role, reason,
                    esc_id) for user in recipients]  # fmt: skip

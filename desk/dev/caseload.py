@@ -34,7 +34,7 @@ PEOPLE = [
     ("cpc1", "cpc", "cpctm1"),
     ("admin1", "admin", None),
 ]
-SUMMARY = {"other_orders": "none", "court_wording": "engage with the plan", "plan": "to_follow"}
+SUMMARY = {"other_orders": "none", "court_wording": "engage with the plan", "plan": "social worker: weekly home visits"}
 CRITERIA = ["started_timely", "plan_smart", "family_life_impact", "la_commitment"]
 PASSED = {"criteria_met": CRITERIA}
 D = date.fromisoformat

@@ -35,8 +35,10 @@ def form_of(fields: dict[str, Field], values: dict[str, Any]) -> dict[str, Any]:
             out |= {f"{name}-day": str(value.day), f"{name}-month": str(value.month), f"{name}-year": str(value.year)}
         elif f.kind is FieldKind.BOOL:
             out[name] = "yes" if value else "no"
-        elif f.kind is FieldKind.PEOPLE:
+        elif f.kind in (FieldKind.PEOPLE, FieldKind.LIST):
             out[name] = list(value)
+        elif f.kind is FieldKind.TASKS:  # one task a line
+            out[name] = "\n".join(part.strip() for part in str(value).split(";"))
         else:
             out[name] = str(value)
     return out
@@ -131,7 +133,7 @@ def test_role_queues(world: World) -> None:
     assert "Hold the 3-way discussion" in words and "Hold the midway discussion" in words and "Overdue by" in words
     with world.client("hos1") as c:
         words = text_of(c.get("/").text)
-    assert re.search(r"SO-1005 .* Decide: step down or seek an extension .* Due today", words)
+    assert re.search(r"SO-1005 .* Decide with the Team Manager: step down or seek an extension .* Due today", words)
 
 
 def test_my_work_lists_my_notifications(world: World) -> None:
@@ -139,7 +141,10 @@ def test_my_work_lists_my_notifications(world: World) -> None:
     world.book.handle(NotifyEscalation(actor="system", escalation=esc))
     with world.client("tm1") as c:
         words = text_of(c.get("/").text)
-    assert "Notifications" in words and "missed: inform cpc — case CP-2001" in words
+    assert (
+        "Notifications" in words
+        and "missed: make the CPC aware of the ISO and the court timetable, raised to you — case CP-2001" in words
+    )
 
 
 def test_people_without_casework_are_told_so(world: World) -> None:
@@ -170,7 +175,7 @@ def test_the_case_page_says_where_the_case_is_and_what_happened(world: World) ->
     svg = re.search(r'<svg role="img" aria-labelledby="diagram-so-title diagram-so-desc".*?</svg>', html, re.S)
     assert svg and "The current state, Waiting for the first Child-in-Need meeting, is highlighted" in svg.group(0)
     actions = re.findall(r'href="/cases/SO-1001/actions/(\w+)"', html)
-    assert actions == ["record_first_cin_meeting", "record_case_summary", "discharge"]
+    assert actions == ["record_first_cin_meeting", "record_case_summary", "record_support_plan", "discharge"]
 
 
 def test_only_the_actions_a_person_may_take_are_offered_and_the_others_refused(world: World) -> None:
@@ -256,7 +261,7 @@ def test_a_refused_action_shows_the_rule_in_one_sentence_and_changes_nothing(wor
         page = post_action(c, ref, "schedule_review", {**late, **when(date(2026, 9, 1))})
     assert page.status_code == 409
     assert "This was not recorded" in page.text
-    assert "the review must be held no later than 2026-10-04" in page.text
+    assert "the review must be held during month 9 of the order: from 2026-09-05 to 2026-10-04" in page.text
     assert 'value="30"' in page.text  # what was typed is shown again
     assert snapshot_without_reads(world.url) == before
 
@@ -265,7 +270,8 @@ def test_a_consequential_decision_asks_to_check_the_answers_first(world: World) 
     ref = f"CHK-{world.backend}"
     set_up(world, "so-step-down", ref, 8)  # minutes issued: the Head of Service decides
     with world.client("hos1") as c:
-        first = post_action(c, ref, "decide_step_down", {"field-note": "agreed with tm1", **when(date(2026, 10, 5))})
+        first = post_action(c, ref, "decide_step_down", {"field-note": "agreed with tm1", "field-team_manager": "tm1",
+                                                          **when(date(2026, 10, 5))})  # fmt: skip
         assert first.status_code == 200 and "Check your answers" in first.text
         words = text_of(first.text)
         assert "Note agreed with tm1" in words and "When did it happen? 5 October 2026" in words

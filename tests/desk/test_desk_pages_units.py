@@ -106,9 +106,9 @@ def test_actions_and_their_refusals_read_as_sentences() -> None:
 
     case = Casework(DEFAULT_POLICY, DIRECTORY).open(JOURNEYS["so-extension"][0]("U-1"), "sw1", date(2026, 1, 6)).case
     assert [s.name for s in actions(case, CAST["su1"], DIRECTORY)] == ["allocate_iro"]
-    assert [s.name for s in actions(case, CAST["sw1"], DIRECTORY)] == ["record_case_summary"]
+    assert [s.name for s in actions(case, CAST["sw1"], DIRECTORY)] == ["record_case_summary", "record_support_plan"]
     assert refusal(case, "allocate_iro", CAST["sw1"], DIRECTORY) == (
-        "Only these roles may do this: safeguarding unit, iro manager."
+        "Only these roles may do this: safeguarding unit, safeguarding unit manager, iro manager."
     )
     assert refusal(case, "record_case_summary", CAST["sw2"], DIRECTORY) == (
         "Only the allocated social worker sw1 or their manager may do this, not sw2."
