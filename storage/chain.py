@@ -30,9 +30,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Column, Connection, Table, insert, select, text, update
+from sqlalchemy.sql.elements import False_, True_
 
 from storage.models import chain_heads as _HEADS
+from storage.models import metadata
 
 __all__ = [
     "ERASABLE",
@@ -109,8 +111,31 @@ def link(previous: str, table: str, row: Mapping[Any, Any]) -> str:
     return hashlib.sha256(previous.encode() + b"\n" + canonical(content(table, row))).hexdigest()
 
 
+def _server_default(column: Column[Any]) -> Any:
+    """The value a column's server default gives (a literal or true/false), or raise: the hash must cover the row as
+    stored, so a default the chain cannot know has to be given explicitly by whoever inserts."""
+    arg = getattr(column.server_default, "arg", None)
+    if isinstance(arg, True_):
+        return True
+    if isinstance(arg, False_):
+        return False
+    if isinstance(arg, str):
+        return int(arg) if column.type.python_type is int else arg
+    raise TypeError(f"{column.table.name}.{column.name}: give it explicitly (a chained row's server default)")
+
+
+def _with_defaults(table: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Fill in the columns a row leaves to the server's default, as the server will, before it is hashed."""
+    defaulted = [c for c in metadata.tables[table].c if c.server_default is not None]
+    for row in rows:
+        for column in defaulted:
+            if column.name not in row:
+                row[column.name] = _server_default(column)
+
+
 def seal(previous: str, table: str, rows: Sequence[dict[str, Any]]) -> str:
     """Set each row's ``hash`` in order, chained from ``previous``; returns the new head."""
+    _with_defaults(table, rows)
     head = previous
     for row in rows:
         row.pop("hash", None)
