@@ -210,6 +210,19 @@ def _amend(book: Casebook, args: argparse.Namespace) -> Any:
                              on=clock.today(), request_id=args.request_id))  # fmt: skip
 
 
+def _retention(book: Casebook, args: argparse.Namespace) -> Any:
+    from storage.retention import Dispose
+
+    today = clock.today()
+    due = book.retention_due(today)
+    if args.dry_run:
+        return due
+    if not args.actor:
+        raise Refused("retention --dispose: the following arguments are required: --actor")
+    # one case per transaction: a refusal or a fault stops there, the ones before it stay disposed
+    return [book.handle(Dispose(actor=args.actor, ref=item.case, on=today)) for item in due]
+
+
 def _export(book: Casebook, args: argparse.Namespace) -> Any:
     exported = book.export(args.ref, args.actor)
     if args.format == "html":
@@ -237,4 +250,5 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "backup": _backup,
     "export": _export,
     "restore": _restore,
+    "retention": _retention,
 }

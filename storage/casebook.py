@@ -26,6 +26,7 @@ from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
 from storage.policies import PolicyBook
 from storage.policy_migration import PolicyPlan, apply_plan, plan, stored_policies
+from storage.retention import DueCase, due
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
 from storage.validate import check_command, check_reference, check_request_id, check_user
@@ -228,6 +229,10 @@ class Casebook:
             return exported
 
         return transaction(self.engine, read)
+
+    def retention_due(self, on: date) -> list[DueCase]:
+        """Cases due for disposal on ``on`` (``orderwatch retention --dry-run``), under the policy in force."""
+        return self._read(lambda c: due(c, self.policy, on))
 
     def worklist(self, as_of: date, within: int = 7, role: str | None = None) -> list[queries.WorkItem]:
         return self._read(lambda c: queries.worklist(c, self.policy, as_of, within, role))

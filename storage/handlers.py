@@ -18,7 +18,7 @@ from machines.errors import Refused
 from machines.events import consequences
 from machines.model import Role
 from machines.procedures import PROCEDURES
-from storage import chain, operations
+from storage import chain, operations, retention
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
@@ -168,6 +168,7 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     CatchUp: catch_up,
     SweepBatch: sweep_batch,
     NotifyEscalation: notify_escalation,
+    retention.Dispose: retention.dispose,
     # the system's own record: the sweep's runs, operators' alarms
     operations.StartSweepRun: operations.start_sweep_run,
     operations.FinishSweepRun: operations.finish_sweep_run,

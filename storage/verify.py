@@ -19,13 +19,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select
 
+from machines.retention import DISPOSED
 from storage import chain
 from storage.models import access_log, cases, events, people_log
 from storage.uow import transaction
 
 __all__ = ["Break", "Verified", "check_case", "verify", "verify_connection"]
-
-DISPOSED = "disposed"  # the event a disposal appends to the case's log (``storage.retention``)
 
 
 @dataclass(frozen=True, slots=True)
