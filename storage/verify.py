@@ -13,7 +13,7 @@ and row ids — never a row's content.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,20 +77,41 @@ class Verified:
         return [f"ok: {self.cases} case chains ({self.events} events), {logs}"]
 
 
-def _case_rows(connection: Connection) -> Iterator[Mapping[Any, Any]]:
-    query = select(cases.c.id, cases.c.ref, cases.c.last_seq, cases.c.log_head, cases.c.disposed_on)
-    yield from connection.execute(query.order_by(cases.c.id)).mappings()
+_PAGE = 1000  # cases read at a time, with their events: memory bounded, a round trip per page
 
 
-def check_case(connection: Connection, case: Mapping[Any, Any], found: Verified) -> Break | None:
-    """The first break in one case's chain (``case``: its id, ref, last_seq, log_head, disposed_on), or ``None``."""
+def _pages(connection: Connection) -> Iterator[list[tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]]]:
+    """Every case in id order, with its events in order, a page of cases at a time (keyset pagination)."""
+    after = 0
+    columns = (cases.c.id, cases.c.ref, cases.c.last_seq, cases.c.log_head, cases.c.disposed_on)
+    while True:
+        page = connection.execute(
+            select(*columns).where(cases.c.id > after).order_by(cases.c.id).limit(_PAGE)
+        ).mappings().all()  # fmt: skip
+        if not page:
+            return
+        ids = [int(c["id"]) for c in page]
+        by_case: dict[int, list[Mapping[Any, Any]]] = {i: [] for i in ids}
+        query = select(events).where(events.c.case_id.in_(ids)).order_by(events.c.case_id, events.c.seq)
+        for row in connection.execute(query).mappings():
+            by_case[int(row["case_id"])].append(row)
+        yield [(c, by_case[int(c["id"])]) for c in page]
+        after = ids[-1]
+
+
+def check_case(connection: Connection, case: Mapping[Any, Any], found: Verified,
+               rows: Iterable[Mapping[Any, Any]] | None = None) -> Break | None:  # fmt: skip
+    """The first break in one case's chain (``case``: its id, ref, last_seq, log_head, disposed_on; ``rows``: its
+    events in order, else read here), or ``None``."""
     ref = str(case["ref"])
     previous = chain.GENESIS
     expected_seq = 0
     erased_seen: int | None = None
     disposed_logged = False
-    rows = connection.execute(select(events).where(events.c.case_id == case["id"]).order_by(events.c.seq))
-    for row in rows.mappings():
+    if rows is None:
+        query = select(events).where(events.c.case_id == case["id"]).order_by(events.c.seq)
+        rows = connection.execute(query).mappings()
+    for row in rows:
         expected_seq += 1
         seq = int(row["seq"])
         if seq != expected_seq:
@@ -140,13 +161,14 @@ def verify_connection(connection: Connection) -> Verified:
     """Check every chain in the caller's transaction; stops at the first break."""
     found = Verified()
     root = hashlib.sha256()  # one digest of every case's head, in case order: the event log's head, in one line
-    for case in _case_rows(connection):
-        found.cases += 1
-        broken = check_case(connection, case, found)
-        if broken is not None:
-            found.broken = broken
-            return found
-        root.update(f"{case['ref']}:{case['log_head'] or ''}\n".encode())
+    for page in _pages(connection):
+        for case, rows in page:
+            found.cases += 1
+            broken = check_case(connection, case, found, rows)
+            if broken is not None:
+                found.broken = broken
+                return found
+            root.update(f"{case['ref']}:{case['log_head'] or ''}\n".encode())
     found.heads["events"] = root.hexdigest()
     opened, _ = chain.head_of(connection, "cases")
     if found.cases != opened:
