@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from storage.db import make_engine
+from storage.db import HEAD, make_engine
 from storage.verify import verify
 from tests.conftest import PG_URL, Cli
 from tests.test_refusals import SO, build_cp, build_so
@@ -181,7 +181,8 @@ def app_role(pg_url: str) -> Iterator[str]:
     admin.dispose()
 
 
-def test_pg_app_role_appends_but_cannot_rewrite(cli: Cli, db_url: str, app_role: str) -> None:
+def test_pg_app_role_appends_but_cannot_rewrite(cli: Cli, db_url: str, app_role: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     if not db_url.startswith("postgresql"):
         pytest.skip("roles are PostgreSQL's")
     migrated = cli("migrate", "--app-role", app_role)
@@ -200,6 +201,16 @@ def test_pg_app_role_appends_but_cannot_rewrite(cli: Cli, db_url: str, app_role:
                  "--actor", "sw1", "--db", app_url]) == 0  # fmt: skip
     assert main(["show", SO, "--db", app_url, "--actor", "hos1"]) == 0
     assert main(["sweep", "--as-of", "2026-10-20", "--db", app_url]) == 0
+    # the application's role cannot migrate: a schema behind the code is refused in one line, nothing changed
+    owner = make_engine(db_url)
+    with owner.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = '0006_desk'"))
+    capsys.readouterr()
+    refused = main(["show", SO, "--actor", "hos1", "--db", app_url])
+    with owner.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": HEAD})
+    owner.dispose()
+    assert refused == 2 and "run `orderwatch migrate` as the schema's owner" in capsys.readouterr().err
     engine = make_engine(app_url)
     for statement in (
         "UPDATE events SET actor = 'mallory'",
@@ -255,10 +266,15 @@ def test_the_migration_seals_a_record_written_before_the_chains(cli: Cli, db_url
 
     _busy(cli)
     engine = make_engine(db_url)
-    _upgrade(engine, "0006_desk", down=True)
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    before = ScriptDirectory.from_config(alembic_config()).get_revision("0007_record").down_revision
+    _upgrade(engine, str(before), down=True)  # the revision 0007_record follows (the lead may re-chain it)
     with engine.connect() as c:
         assert "hash" not in {col["name"] for col in sa.inspect(c).get_columns("events")}
-    assert upgrade(engine) == ["0007_record"]
+    assert "0007_record" in upgrade(engine)
     engine.dispose()
     assert cli("verify").rc == 0
     assert cli("sweep", "--as-of", "2027-06-01").json["passed"] > 0  # more events, chained on
