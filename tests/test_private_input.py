@@ -116,6 +116,17 @@ def test_var_files_and_folders_are_the_owners_only(tmp_path: Path) -> None:
     assert bad.returncode == 1
     logs = list((var / "log").rglob("*"))
     assert logs and all(stat.S_IMODE(p.stat().st_mode) in (0o600, 0o700) for p in logs)
+    # a backup (default place: var/backups/), and its folder
+    env_var = {**env, "ORDERWATCH_VAR": str(var)}
+    taken = _run("backup", "--json", cwd=tmp_path, env=env_var)
+    assert taken.returncode == 0, taken.stderr
+    path = Path(json.loads(taken.stdout)["backup"])
+    assert path.parent == var / "backups" and path.name.startswith("orderwatch-") and path.suffix == ".db"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    restored = _run("restore", str(path), "--db", f"sqlite:///{var / 'restored.db'}", cwd=tmp_path, env=env_var)
+    assert restored.returncode == 0, restored.stderr
+    assert stat.S_IMODE((var / "restored.db").stat().st_mode) == 0o600
+    assert _run("restore", str(path), cwd=tmp_path, env=env_var).returncode == 2  # not over a database in use
     # an old, open database file is closed up
     db = var / "orderwatch.db"
     db.chmod(0o644)
