@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,49 @@ def test_the_migration_seals_a_record_written_before_the_chains(cli: Cli, db_url
     assert cli("verify").rc == 0
     _tamper(db_url, "UPDATE events SET happened_on = '2026-10-22' WHERE seq = 1")
     assert _broken(cli)["position"] == 1
+
+
+# -- one way into the record -----------------------------------------------------------------------------------------
+
+CHAINED = {"events", "people_log", "access_log"}
+# the only modules that may insert into a chained table: they seal the rows first (storage.chain)
+SEALERS = {"storage/chain.py": {"people_log", "access_log"}, "storage/rows.py": {"events"}}
+
+
+def _chained_inserts(path: Path) -> set[str]:
+    """The chained tables a module inserts into with ``insert(<table>)`` (through any import alias)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "storage.models":
+            for name in node.names:
+                if name.name in CHAINED:
+                    aliases[name.asname or name.name] = name.name
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "insert":
+            for arg in node.args[:1]:
+                name = arg.id if isinstance(arg, ast.Name) else getattr(arg, "attr", None)
+                if name in aliases:
+                    found.add(aliases[name])
+                elif isinstance(arg, ast.Attribute) and name in CHAINED:
+                    found.add(name)
+    return found
+
+
+def test_rows_reach_the_record_only_sealed() -> None:
+    """Every insert into the event log, the people log or the access log goes through ``storage.chain`` (the access
+    and people logs: ``chain.append``; events: the unit of work's ``Writes``), so no row lands without its hash."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = {}
+    for package in ("storage", "cli", "desk", "flows", "machines"):
+        for path in (root / package).rglob("*.py"):
+            rel = path.relative_to(root).as_posix()
+            if "/migrations/" in rel:
+                continue
+            tables = _chained_inserts(path) - SEALERS.get(rel, set())
+            if tables:
+                offenders[rel] = sorted(tables)
+    assert not offenders, f"insert into a chained table without sealing it (use storage.chain.append): {offenders}"
