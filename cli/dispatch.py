@@ -219,8 +219,15 @@ def _retention(book: Casebook, args: argparse.Namespace) -> Any:
         return due
     if not args.actor:
         raise Refused("retention --dispose: the following arguments are required: --actor")
-    # one case per transaction: a refusal or a fault stops there, the ones before it stay disposed
-    return [book.handle(Dispose(actor=args.actor, ref=item.case, on=today)) for item in due]
+    # one case per transaction: a refusal or a fault stops there, the ones before it stay disposed; a case with
+    # unresolved escalations is held back (listed, not disposed of) until people resolve them
+    done: list[Any] = []
+    for item in due:
+        if item.open_escalations:
+            done.append({"case": item.case, "held_back": f"{item.open_escalations} unresolved escalation(s)"})
+        else:
+            done.append(book.handle(Dispose(actor=args.actor, ref=item.case, on=today)))
+    return done
 
 
 def _export(book: Casebook, args: argparse.Namespace) -> Any:

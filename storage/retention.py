@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from machines import checks
 from machines.calendar import parse_date
 from machines.errors import Refused
-from machines.model import CaseKind, LogEntry, Role, Source
+from machines.model import CaseKind, EscalationState, LogEntry, Role, Source
 from machines.policy import Policy
 from machines.procedures import PROCEDURES
 from machines.retention import DISPOSED, retention
@@ -50,10 +50,15 @@ class DueCase:
     ended_on: date
     basis: str
     due_on: date
+    open_escalations: int = 0  # unresolved escalations hold a disposal back: they are resolved first
 
     def as_json(self) -> dict[str, Any]:
-        return {"case": self.case, "kind": self.kind, "state": self.state, "ended_on": self.ended_on.isoformat(),
-                "basis": self.basis, "due_on": self.due_on.isoformat()}  # fmt: skip
+        out: dict[str, Any] = {"case": self.case, "kind": self.kind, "state": self.state,
+                               "ended_on": self.ended_on.isoformat(), "basis": self.basis,
+                               "due_on": self.due_on.isoformat()}  # fmt: skip
+        if self.open_escalations:
+            out["open_escalations"] = self.open_escalations
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,17 +88,23 @@ def _ended_on(details: dict[str, Any], last_event_on: date | None) -> date | Non
 def due(connection: Connection, policy: Policy, on: date) -> list[DueCase]:
     """Cases that have ended and whose retention ran out by ``on``, soonest first."""
     finals = sorted({s for p in PROCEDURES.values() for s in p.final})
+    unresolved = (
+        select(func.count())
+        .where(escalations.c.case_id == cases.c.id, escalations.c.state != EscalationState.resolved.value)
+        .scalar_subquery()
+    )
     query = (
-        select(cases.c.ref, cases.c.kind, cases.c.state, cases.c.dob, cases.c.details, cases.c.last_event_on)
+        select(cases.c.ref, cases.c.kind, cases.c.state, cases.c.dob, cases.c.details, cases.c.last_event_on,
+               unresolved)
         .where(cases.c.disposed_on.is_(None), cases.c.state.in_(finals))
         .order_by(cases.c.id)
-    )
+    )  # fmt: skip
     found = []
-    for ref, kind, state, dob, details, last_event_on in connection.execute(query):
+    for ref, kind, state, dob, details, last_event_on, open_escalations in connection.execute(query):
         ended = _ended_on(details, last_event_on)
         kept = retention(CaseKind(kind), state, dob, ended, policy)
         if kept is not None and ended is not None and kept.due_on <= on:
-            found.append(DueCase(ref, kind, state, ended, kept.basis, kept.due_on))
+            found.append(DueCase(ref, kind, state, ended, kept.basis, kept.due_on, int(open_escalations or 0)))
     return sorted(found, key=lambda d: (d.due_on, d.case))
 
 
@@ -111,6 +122,12 @@ def dispose(uow: UnitOfWork, cmd: Dispose) -> Disposed:
         raise Refused(f"case {cmd.ref!r} has not ended: it is kept while it runs")
     if kept.due_on > cmd.on:
         raise Refused(f"case {cmd.ref!r} is kept until {kept.due_on}")
+    # a tombstone cannot be acted on: what is still open on the case is closed by people first (an escalation's
+    # deadlines would otherwise keep the sweep coming back to it)
+    still_open = [e for e in case.escalations if e.state is not EscalationState.resolved]
+    if still_open or any(d.is_open for d in case.deadlines):
+        raise Refused(f"case {cmd.ref!r} has {len(still_open)} unresolved escalation(s): resolve them before its "
+                      "disposal")  # fmt: skip
     connection = uow.connection
     cid = case.id
     # first the mark the events' trigger looks for, then the erasures it allows

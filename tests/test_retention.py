@@ -102,3 +102,30 @@ def test_only_a_disposal_erases_and_a_forged_erasure_is_caught(cli: Cli, db_url:
         "why": "a payload is erased but the case was never disposed of",
     }
     engine.dispose()
+
+
+def test_a_case_with_an_unresolved_escalation_is_held_back_until_it_is_resolved(
+    cli: Cli, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _at(monkeypatch, "2026-12-31")
+    assert cli("so", "register", "--case", "SO-3", "--child", "C-3", "--order-date", "2026-11-02", "--notified-on",
+               "2026-11-03", "--actor", "sw1", "--social-worker", "sw1").rc == 0  # fmt: skip
+    assert cli("sweep", "--as-of", "2026-11-20").json["escalations_raised"] >= 1  # the IRO allocation missed
+    assert cli(*fire("SO-3", "discharge", "legal1", "2026-11-21")).rc == 0
+    open_ = [e for e in cli("escalations", "--open").json if e["case"] == "SO-3"]
+    assert open_
+    _at(monkeypatch, "2052-01-01")
+    listed = cli("retention", "--dry-run").json
+    assert listed == [{"case": "SO-3", "kind": "so", "state": "discharged", "ended_on": "2026-11-21",
+                       "basis": "ended", "due_on": "2051-11-21", "open_escalations": len(open_)}]  # fmt: skip
+    held = cli("retention", "--dispose", "--actor", "hos1").json
+    assert held == [{"case": "SO-3", "held_back": f"{len(open_)} unresolved escalation(s)"}]
+    for esc in open_:
+        actor = {"team_manager": "tm1", "safeguarding_unit_manager": "sum1", "head_of_service": "hos1"}.get(
+            esc["raised_to"], "hos1"
+        )
+        resolved = cli("fire", esc["id"], "resolve", "--actor", actor, "--on", "2026-11-22", "--set", "note=done")
+        assert resolved.rc == 0, resolved.err
+    assert cli("retention", "--dispose", "--actor", "hos1").json[0]["case"] == "SO-3"
+    assert cli("verify").rc == 0
+    assert cli("sweep", "--as-of", "2052-01-01").rc == 0  # nothing left on the tombstone for the sweep
