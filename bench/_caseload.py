@@ -35,7 +35,8 @@ from machines.spec import Registration
 from machines.supervision_order import SORegistration
 from storage.casebook import Casebook
 from storage.commands import AddPerson, Fire, Register
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
+from storage.migrate import upgrade
 from storage.models import metadata
 from storage.policies import PolicyBook
 

@@ -34,7 +34,8 @@ import sqlalchemy as sa
 from bench._caseload import NOW, SWEEP_DAY, TABLES, VAR, clock, emit, log, make_templates, read_templates
 from machines.policy import DEFAULT_POLICY
 from storage.casebook import Casebook
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
+from storage.migrate import upgrade
 from storage.models import metadata
 
 PASSWORD = "bench-desk-password"
@@ -144,10 +145,11 @@ def serve(url: str, port: int, users: list[str]) -> None:
     import uvicorn
     from argon2 import PasswordHasher
 
-    from desk.app import DeskServices, create_app
+    from desk.app import create_app
     from desk.auth.accounts import Person
     from desk.auth.directory import StoragePeople
     from desk.auth.local import InMemoryAccounts
+    from desk.services import DeskServices
     from desk.settings import DeskSettings
 
     logging.getLogger("desk").setLevel(logging.WARNING)

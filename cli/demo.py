@@ -131,7 +131,8 @@ def cases_in(db: str) -> int:
     """How many cases the database holds (it is created and migrated if new)."""
     from sqlalchemy import func, select
 
-    from storage.db import make_engine, upgrade
+    from storage.db import make_engine
+    from storage.migrate import upgrade
     from storage.models import cases
 
     engine = make_engine(db)
@@ -199,7 +200,7 @@ def _print_section(title: str, args: list[str], db: str) -> None:
 
 def demo() -> int:
     """Load the demo into orderwatch's own database (refused if it holds cases) and show what it made."""
-    from cli import clock
+    from storage import clock
     from storage.db import database_url
 
     db = database_url()

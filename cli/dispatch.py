@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cli import clock
 from cli.parser import parse_fields
 from machines.errors import Refused
+from storage import clock
 
 if TYPE_CHECKING:
     from storage.casebook import Casebook
@@ -36,9 +36,10 @@ class RecordBroken(ReplayDiffers):
 def run_on_database(args: argparse.Namespace) -> Any:
     """Carry out a parsed subcommand against the database (``--db``, else the configured one). The local policy
     is read and checked first, then the schema is brought up to date (under a lock), then the command runs."""
-    from cli.config import load_policy
     from storage.casebook import Casebook
-    from storage.db import make_engine, upgrade
+    from storage.config import load_policy
+    from storage.db import make_engine
+    from storage.migrate import upgrade
 
     policy = load_policy()
     engine = make_engine(getattr(args, "db", None))

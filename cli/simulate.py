@@ -462,8 +462,9 @@ def run_simulation(args: Any) -> dict[str, Any]:
     """``orderwatch simulate``: on ``--db``, or a fresh SQLite file of its own (never the working database)."""
     from pydantic import ValidationError
 
-    from cli.config import load_policy
-    from storage.db import make_engine, upgrade
+    from storage.config import load_policy
+    from storage.db import make_engine
+    from storage.migrate import upgrade
 
     if not 0 <= args.replay_sample <= 10_000_000:  # before any database is made
         raise Refused("--replay-sample must be 0 to 10,000,000 cases")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pendulum
 
-from cli import clock
+from storage import clock
 
 __all__ = ["TRANSIENT", "ServiceError", "Status", "service_errors", "status"]
 
@@ -163,8 +163,9 @@ def status(var: Path | None = None) -> Status:
     """Look at everything; never raises for what it finds (that is what ``problems`` are for)."""
     from cli.secure import api_access, prefect_api, var_dir
     from flows.views import plural
-    from storage.db import make_engine, upgrade
-    from storage.operations import Operations
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.opsbook import Operations
 
     now = clock.now()
     since = now - timedelta(hours=24)

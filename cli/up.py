@@ -181,9 +181,9 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 def _load_demo(env: dict[str, str]) -> str:
-    from cli import clock
     from cli.demo import cases_in, load_demo
     from flows.views import plural
+    from storage import clock
 
     url = env["ORDERWATCH_DATABASE_URL"]
     held = cases_in(url)

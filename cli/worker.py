@@ -34,10 +34,10 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.events.worker import EventsWorker
 
-from cli import clock
 from cli.secure import api_access, prefect_api
 from flows.sweep import CATCH_UP_TAG
-from storage.operations import Operations
+from storage import clock
+from storage.opsbook import Operations
 
 __all__ = ["SWEEP_DEPLOYMENT", "CatchUp", "catch_up", "due_day", "run_day", "worker"]
 
@@ -106,7 +106,8 @@ def catch_up(client: SyncPrefectClient, ops: Operations, now: datetime, today: d
 def _prepare(pool: str, with_catch_up: bool) -> list[str]:
     """The announcements and the catch-up; every failure is reported and the worker still starts."""
     from flows.alarms import expect_mornings
-    from storage.db import make_engine, upgrade
+    from storage.db import make_engine
+    from storage.migrate import upgrade
 
     notes: list[str] = []
     engine = make_engine()

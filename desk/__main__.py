@@ -17,12 +17,13 @@ import sys
 
 import uvicorn
 
-from cli.clock import now
-from desk.app import DeskServices, create_app
+from desk.app import create_app
 from desk.auth.directory import StoragePeople
 from desk.auth.local import NoAccounts
 from desk.events import ActionEvents, NoActionEvents, PrefectActionEvents
+from desk.services import DeskServices
 from desk.settings import DeskSettings, SettingsError
+from storage.clock import now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(p.id for p in DEMO_PEOPLE)
         print(f"desk: demo accounts {names}; password {password}", file=sys.stderr)
     else:
-        from cli.clock import today as london_today
         from storage.casebook import Casebook
-        from storage.db import database_url, make_engine, upgrade
+        from storage.clock import today as london_today
+        from storage.db import database_url, make_engine
+        from storage.migrate import upgrade
 
         engine = make_engine(database_url())
         upgrade(engine)

@@ -7,7 +7,6 @@ rate limiter, OpenID Connect links); the lead wires storage-backed ones, tests a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,40 +22,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from cli.clock import LONDON, Clock
-from cli.clock import now as system_clock
-from desk.auth.accounts import Authenticator, PersonDirectory
-from desk.auth.oidc import OidcPersonMapper, OidcSignIn
-from desk.events import ActionEvents, NoActionEvents
+from desk.auth.oidc import OidcSignIn
 from desk.middleware import CsrfMiddleware, ErrorPageMiddleware, SecurityHeadersMiddleware, SessionMiddleware
-from desk.ratelimit import InMemoryRateLimiter, RateLimiter
 from desk.routes import actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
-from desk.sessions import InMemorySessionStore, SessionPolicy, SessionStore
+from desk.services import DeskServices
+from desk.sessions import SessionPolicy
 from desk.settings import DeskSettings
 from desk.web import DeskState, PageRefused, render
+from storage.clock import LONDON, Clock
+from storage.clock import now as system_clock
 
 if TYPE_CHECKING:
-    from storage.casebook import Casebook
+    pass
 
-__all__ = ["DeskServices", "create_app"]
+__all__ = ["create_app"]
 
 HERE = Path(__file__).parent
 GOVUK_FRONTEND_VERSION = "6.3.0"
 # each module's ``router``; a new page's module is added here (register's before cases': /cases/new/... first)
 ROUTERS = (signin, oidc, pages, work, register, cases, actions, escalations, dashboard, people)
-
-
-@dataclass(frozen=True)
-class DeskServices:
-    """What the desk calls outside itself. Every one is a protocol; see each for its contract."""
-
-    people: PersonDirectory
-    authenticator: Authenticator
-    sessions: SessionStore = field(default_factory=InMemorySessionStore)
-    rate_limiter: RateLimiter = field(default_factory=InMemoryRateLimiter)
-    oidc_people: OidcPersonMapper | None = None
-    casebook: Casebook | None = None  # the casework: without it the pages say the desk is not connected
-    events: ActionEvents = field(default_factory=NoActionEvents)  # each action reported to Prefect, best effort
 
 
 def create_app(
@@ -125,12 +109,14 @@ def _environment() -> Environment:
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PageRefused)
+    if not isinstance(exc, PageRefused):  # registered for PageRefused only
+        raise exc
     return render(request, "errors/403.html", {"sentence": exc.sentence}, status_code=exc.status_code)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):  # registered for HTTP errors only
+        raise exc
     if exc.status_code == 404:
         return render(request, "errors/404.html", status_code=404)
     sentence = "That request cannot be answered, so nothing was changed." if exc.status_code < 500 else None

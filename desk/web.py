@@ -17,15 +17,15 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from cli.clock import Clock
 from desk.auth.accounts import Person
 from desk.navigation import navigation_for
 from desk.sessions import EndReason, Session, SessionPolicy, new_session
 from desk.settings import DeskSettings
+from storage.clock import Clock
 
 if TYPE_CHECKING:
-    from desk.app import DeskServices
     from desk.auth.oidc import OidcSignIn
+    from desk.services import DeskServices
     from machines.model import Person as Worker
     from storage.casebook import Casebook
     from storage.deskbook import DeskBook

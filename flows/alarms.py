@@ -59,10 +59,10 @@ from prefect.events import emit_event
 from prefect.events.worker import EventsWorker
 from prefect.runtime import flow_run as current_run
 
-from cli import clock
-from cli.config import SweepAlarm, sweep_alarm
 from flows.views import plural
-from storage.operations import Operations
+from storage import clock
+from storage.config import SweepAlarm, sweep_alarm
+from storage.opsbook import Operations
 
 __all__ = [
     "ALARM_EVENTS",

@@ -18,8 +18,8 @@ from prefect.events.actions import RunDeployment
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
 
-from cli.config import SweepAlarm, sweep_alarm
 from flows.alarms import COMPLETED, EXPECTED, FAILED_AUTOMATION, MISSED_AUTOMATION, SWEEP_DEPLOYMENT
+from storage.config import SweepAlarm, sweep_alarm
 
 __all__ = ["NOTIFY_AUTOMATION", "apply_automations", "shipped_automations"]
 

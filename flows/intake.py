@@ -26,7 +26,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from cli import clock
 from flows.runtime import RefusedByRules, casebook
 from flows.views import plural
 from machines.calendar import parse_date
@@ -34,6 +33,7 @@ from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
 from machines.names import check_child_id, check_name, is_name, shown
 from machines.supervision_order import SORegistration
+from storage import clock
 from storage.commands import Register
 from storage.errors import Fault, record_fault
 

@@ -16,7 +16,6 @@ from prefect.client.schemas.objects import State
 from prefect.states import Failed
 from statemachine import StateMachine
 
-from cli import clock
 from flows.runtime import RefusedByRules, casebook, run_id
 from flows.views import emit_notices
 from machines.errors import Refused
@@ -25,6 +24,7 @@ from machines.escalation import EscalationMachine
 from machines.model import CaseKind
 from machines.procedures import PROCEDURES, case_events
 from machines.spec import EventSpec
+from storage import clock
 from storage.commands import ActOnEscalation, Fire
 from storage.ids import parse_escalation_id
 

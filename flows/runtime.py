@@ -15,13 +15,14 @@ from prefect.runtime import flow_run
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from cli import clock
-from cli.config import load_policy
 from machines.errors import Refused
+from storage import clock
 from storage.casebook import Casebook
-from storage.db import database_url, make_engine, upgrade
+from storage.config import load_policy
+from storage.db import database_url, make_engine
 from storage.errors import Busy, Unavailable
-from storage.operations import Operations
+from storage.migrate import upgrade
+from storage.opsbook import Operations
 
 __all__ = [
     "RefusedByRules",

@@ -14,10 +14,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
-from cli import clock
 from flows.alarms import announce_completed, expect_mornings
 from flows.runtime import casebook, operations, run_id, scheduled_date, transient_database_error
 from flows.views import emit_notices, plural, publish_summary, publish_worklist
+from storage import clock
 from storage.commands import SweepBatch, SweepReport
 
 __all__ = ["CATCH_UP_TAG", "daily_sweep", "sweep_batch"]

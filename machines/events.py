@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from machines.model import CaseKind, Role
+from machines.kinds import CaseKind, Role
 
 __all__ = [
     "CaseFlagged",

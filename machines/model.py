@@ -11,6 +11,8 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from machines.kinds import CaseKind, Role
+
 if TYPE_CHECKING:
     from machines.events import DomainEvent
 
@@ -28,27 +30,6 @@ __all__ = [
     "Role",
     "Source",
 ]
-
-
-class CaseKind(StrEnum):
-    SUPERVISION_ORDER = "so"
-    CP_ISO = "cp-iso"
-
-
-class Role(StrEnum):
-    SOCIAL_WORKER = "social_worker"
-    TEAM_MANAGER = "team_manager"
-    IRO = "iro"
-    IRO_MANAGER = "iro_manager"
-    CPC = "cpc"
-    CPC_TEAM_MANAGER = "cpc_team_manager"
-    HEAD_OF_SERVICE = "head_of_service"
-    SAFEGUARDING_UNIT = "safeguarding_unit"
-    SAFEGUARDING_UNIT_MANAGER = "safeguarding_unit_manager"
-    LEGAL = "legal"
-    ADMIN = "admin"  # manages people and their roles, nothing else
-    OPERATOR = "operator"  # runs the system and receives its alarms; fires no case event in their own name
-    SYSTEM = "system"  # fires timers only; never a person's role
 
 
 class DeadlineStatus(StrEnum):

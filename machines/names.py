@@ -54,23 +54,21 @@ def is_name(text: object) -> bool:
 
 def check_name(text: object, what: str) -> str:
     """A case reference, user name, event or key: refused (the value echoed, cut and escaped) unless :func:`is_name`."""
-    if not is_name(text):
+    if not isinstance(text, str) or not is_name(text):
         raise Refused(
             f"{what} {shown(text)} must be 1 to {MAX_NAME} printable characters, without spaces, control, bidi or "
             "zero-width characters"
         )
-    assert isinstance(text, str)
     return text
 
 
 def check_child_id(text: object) -> str:
     """The child's identifier follows the name rules, but is personal data: a refusal never echoes it."""
-    if not is_name(text):
+    if not isinstance(text, str) or not is_name(text):
         raise Refused(
             f"the child identifier must be 1 to {MAX_NAME} printable characters, without spaces, control, bidi or "
             "zero-width characters"
         )
-    assert isinstance(text, str)
     return text
 
 

@@ -132,8 +132,8 @@ class Casebook:
             written[:] = uow.written()
             uow.flush()
             for command, result in remember:
-                assert command.request_id is not None
-                idempotency.remember(connection, command.request_id, command, result, uow.now)
+                if command.request_id is not None:  # only those were put aside
+                    idempotency.remember(connection, command.request_id, command, result, uow.now)
             return results
 
         try:

@@ -18,9 +18,8 @@ from machines.names import shown
 if TYPE_CHECKING:
     from alembic.config import Config
 
-    from machines.policy import Policy
 
-__all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine", "upgrade"]
+__all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine"]
 
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
 # The newest migration (a test keeps it equal to Alembic's head): a current schema is recognised without importing
@@ -137,15 +136,3 @@ def current_revision(engine: Engine) -> str | None:
         except DBAPIError:  # no alembic_version table: a new database
             return None
     return None if found is None else str(found)
-
-
-def upgrade(engine: Engine, policy: Policy | None = None) -> list[str]:
-    """Create or upgrade the schema to the newest migration (a no-op when it is current), under a lock, one
-    transaction per migration; returns the revisions applied. ``policy`` is the local policy in force: cases opened
-    before policies were recorded are recorded as running under it. An unknown (newer) schema is refused."""
-    if current_revision(engine) == HEAD:
-        return []
-    from storage.migrate import migrate
-
-    applied: list[str] = migrate(engine, policy)
-    return applied

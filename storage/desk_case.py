@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, Person
 from storage import queries
 from storage.models import cases as _CASES
@@ -67,7 +68,8 @@ def _with_managers(connection: Connection, users: Iterable[str]) -> dict[str, Pe
 def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> CasePage:
     """The case, its whole log and the people it names (with their managers); the read is logged for ``reader``."""
     case = queries.load(connection, ref)
-    assert case.id is not None
+    if case.id is None:  # loaded cases always have their row id; a refusal rather than a crash if not
+        raise Refused(f"case {ref} could not be read")
     rows = connection.execute(
         select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
                                         "happened_on", "payload", "consequences", "escalation_no")))

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from machines.errors import Refused
 from machines.names import shown
 from machines.policy import DEFAULT_POLICY, Policy
-from storage.db import EXCLUSIVE, HEAD, alembic_config
+from storage.db import EXCLUSIVE, HEAD, alembic_config, current_revision
 from storage.policies import policy_hash, settings_of
 from storage.uow import transaction
 
@@ -116,3 +116,13 @@ def migrate(engine: Engine, policy: Policy | None = None) -> Migrated:
 def status(engine: Engine) -> dict[str, Any]:
     """The schema's revision and this code's newest (``orderwatch migrate --json`` reports both)."""
     return {"revision": transaction(engine, schema_revision, write=False), "newest": HEAD}
+
+
+def upgrade(engine: Engine, policy: Policy | None = None) -> list[str]:
+    """Create or upgrade the schema to the newest migration (a no-op when it is current), under a lock, one
+    transaction per migration; returns the revisions applied. ``policy`` is the local policy in force: cases opened
+    before policies were recorded are recorded as running under it. An unknown (newer) schema is refused."""
+    if current_revision(engine) == HEAD:
+        return []
+    applied: list[str] = migrate(engine, policy)
+    return applied

@@ -11,26 +11,24 @@ Typed results only; references, dates and counts (no personal data: nothing here
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
 
 from machines.errors import Refused
-from machines.model import EscalationState, Role
+from machines.model import Role
 from storage.commands import Command
-from storage.models import escalations, notifications, people, sweep_runs
-from storage.uow import UnitOfWork, transaction
+from storage.models import notifications, people, sweep_runs
+from storage.uow import UnitOfWork
 
 __all__ = [
     "EscalationLevels",
     "FinishSweepRun",
     "Notification",
     "NotifyOperators",
-    "Operations",
     "StartSweepRun",
     "SweepRun",
     "SweepStatus",
@@ -40,7 +38,6 @@ __all__ = [
 ]
 
 SweepStatus = Literal["running", "completed", "failed"]
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,36 +114,36 @@ class NotifyOperators(Command):
     actor: str = "system"
 
 
-def _utc(instant: datetime) -> datetime:
+def as_utc(instant: datetime) -> datetime:
     """SQLite hands back the UTC instants orderwatch wrote without their zone: put it back."""
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 _RUN_COLUMNS = ("flow_run_id", "flow_run_name", "as_of", "started_at", "completed_at", "status", "deadlines_passed",
                 "cases", "batches")  # fmt: skip
-_SELECT_RUNS = select(*(sweep_runs.c[n] for n in _RUN_COLUMNS))
+SELECT_RUNS = select(*(sweep_runs.c[n] for n in _RUN_COLUMNS))
 
 
-def _sweep(row: Row[Any]) -> SweepRun:
+def sweep_of(row: Row[Any]) -> SweepRun:
     run_id, name, as_of, started, completed, status, passed, cases, batches = row
-    return SweepRun(run_id, name, as_of, _utc(started), None if completed is None else _utc(completed), status,
+    return SweepRun(run_id, name, as_of, as_utc(started), None if completed is None else as_utc(completed), status,
                     passed, cases, batches)  # fmt: skip
 
 
 _NOTE_COLUMNS = ("id", "kind", "recipient", "role", "reason", "subject", "case_ref", "escalation_id", "created_at",
                  "source")  # fmt: skip
-_SELECT_NOTES = select(*(notifications.c[n] for n in _NOTE_COLUMNS)).order_by(notifications.c.id)
+SELECT_NOTES = select(*(notifications.c[n] for n in _NOTE_COLUMNS)).order_by(notifications.c.id)
 
 
-def _notification(row: Row[Any]) -> Notification:
+def notification_of(row: Row[Any]) -> Notification:
     id_, kind, recipient, role, reason, subject, case, esc, created, source = row
     return Notification(id_, kind, recipient, role, reason, subject, case, None if esc is None else f"ESC-{esc}",
-                        _utc(created), source)  # fmt: skip
+                        as_utc(created), source)  # fmt: skip
 
 
 def _run(connection: Connection, flow_run_id: str) -> SweepRun | None:
-    row = connection.execute(_SELECT_RUNS.where(sweep_runs.c.flow_run_id == flow_run_id)).first()
-    return None if row is None else _sweep(row)
+    row = connection.execute(SELECT_RUNS.where(sweep_runs.c.flow_run_id == flow_run_id)).first()
+    return None if row is None else sweep_of(row)
 
 
 def start_sweep_run(uow: UnitOfWork, cmd: StartSweepRun) -> SweepRun:
@@ -194,104 +191,4 @@ def notify_operators(uow: UnitOfWork, cmd: NotifyOperators) -> list[Notification
             for user, key in keys.items() if key not in have]  # fmt: skip
     if rows:
         c.execute(insert(notifications), rows)
-    return [_notification(r) for r in c.execute(_SELECT_NOTES.where(notifications.c.key.in_(keys.values())))]
-
-
-class Operations:
-    """The operations tables on one database: writes through the command handler, typed reads."""
-
-    def __init__(self, engine: Engine, *, clock: Clock) -> None:
-        from storage.casebook import Casebook
-
-        self.engine = engine
-        self.clock = clock
-        self._book = Casebook(engine, clock=clock)
-
-    def _read(self, query: Callable[[Connection], Any]) -> Any:
-        return transaction(self.engine, query, write=False)
-
-    # -- the sweep's record ----------------------------------------------------------------------------------------
-
-    def sweep_started(self, flow_run_id: str, name: str, as_of: date) -> SweepRun:
-        """Record that a sweep run began (a retried run — the same flow run id — starts its record again)."""
-        run: SweepRun = self._book.handle(StartSweepRun(flow_run_id=flow_run_id, name=name, as_of=as_of))
-        return run
-
-    def sweep_finished(
-        self, flow_run_id: str, status: SweepStatus, *, passed: int = 0, cases: int = 0, batches: int = 0
-    ) -> SweepRun:
-        """Record how a sweep run ended (``completed`` with its counts, or ``failed``)."""
-        try:
-            run: SweepRun = self._book.handle(FinishSweepRun(flow_run_id=flow_run_id, status=status, passed=passed,
-                                                             cases=cases, batches=batches))  # fmt: skip
-        except Refused as refused:
-            raise LookupError(str(refused)) from None
-        return run
-
-    def last_completed_sweep(self) -> SweepRun | None:
-        """The completed sweep with the latest ``as_of`` (the latest to complete among those)."""
-        query = (
-            _SELECT_RUNS.where(sweep_runs.c.status == "completed")
-            .order_by(sweep_runs.c.as_of.desc(), sweep_runs.c.completed_at.desc())
-            .limit(1)
-        )
-        row = self._read(lambda c: c.execute(query).first())
-        return None if row is None else _sweep(row)
-
-    def completed_at(self, days: Iterable[date]) -> dict[date, datetime]:
-        """For each of ``days`` with a completed sweep, when the latest of them completed."""
-        wanted = list(days)
-        query = (
-            select(sweep_runs.c.as_of, func.max(sweep_runs.c.completed_at))
-            .where(sweep_runs.c.status == "completed", sweep_runs.c.as_of.in_(wanted))
-            .group_by(sweep_runs.c.as_of)
-        )
-        rows = self._read(lambda c: c.execute(query).all())
-        return {day: _utc(at) for day, at in rows if at is not None}
-
-    def sweep_runs(self, limit: int = 20) -> list[SweepRun]:
-        """The latest sweep runs, newest first."""
-        query = _SELECT_RUNS.order_by(sweep_runs.c.started_at.desc(), sweep_runs.c.id.desc()).limit(limit)
-        rows = self._read(lambda c: c.execute(query).all())
-        return [_sweep(r) for r in rows]
-
-    # -- operators and their alarms --------------------------------------------------------------------------------
-
-    def operators(self) -> list[str]:
-        found: list[str] = self._read(operators)
-        return found
-
-    def notify_operators(self, *, reason: str, subject: str, key: str, source: str) -> list[Notification]:
-        """Record an alarm for every operator, once per ``key`` and person (a repeated alarm adds nothing).
-
-        ``subject`` must hold references, dates and counts only. Returns the notifications for this key (new or
-        already there), one per operator.
-        """
-        notes: list[Notification] = self._book.handle(
-            NotifyOperators(reason=reason, subject=subject, key=key, source=source)
-        )
-        return notes
-
-    def notifications(self, recipient: str | None = None, kind: str | None = None) -> list[Notification]:
-        """Every notification (escalations and alarms), oldest first; for one person or of one kind if asked."""
-        query = _SELECT_NOTES
-        if recipient is not None:
-            query = query.where(notifications.c.recipient == recipient)
-        if kind is not None:
-            query = query.where(notifications.c.kind == kind)
-        rows = self._read(lambda c: c.execute(query).all())
-        return [_notification(r) for r in rows]
-
-    # -- what an operator reads first ------------------------------------------------------------------------------
-
-    def open_escalations(self) -> EscalationLevels:
-        """Open escalations by level."""
-        query = (
-            select(escalations.c.level, func.count())
-            .where(escalations.c.state != EscalationState.resolved.value)
-            .group_by(escalations.c.level)
-            .order_by(escalations.c.level)
-        )
-        rows = self._read(lambda c: c.execute(query).all())
-        by_level = {int(level): int(n) for level, n in rows}
-        return EscalationLevels(sum(by_level.values()), by_level)
+    return [notification_of(r) for r in c.execute(SELECT_NOTES.where(notifications.c.key.in_(keys.values())))]

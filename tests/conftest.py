@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from storage.casebook import Casebook
 from storage.commands import AddPerson
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
+from storage.migrate import upgrade
 from storage.models import metadata
 from tests.forker import Zygote
 

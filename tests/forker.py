@@ -73,11 +73,11 @@ def serve() -> None:
     import alembic.script  # noqa: F401
     import psycopg  # noqa: F401
 
-    import cli.config
     import cli.dispatch
     import cli.main  # noqa: F401
     import machines.procedures  # noqa: F401
     import storage.casebook
+    import storage.config
     import storage.migrate  # noqa: F401
     from machines.calendar import ENGLAND
 

@@ -20,7 +20,8 @@ from prefect.client.schemas.objects import FlowRun
 from cli.up import ROOT
 from flows.alarms import FAILED_AUTOMATION, MISSED_AUTOMATION
 from storage.db import make_engine
-from storage.operations import Notification, Operations
+from storage.operations import Notification
+from storage.opsbook import Operations
 from tests.e2e_stack import Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -170,7 +171,7 @@ def test_no_prefect_service_wrote_a_traceback(stack: Stack) -> None:
 def test_the_alarm_window_is_at_the_configured_time_every_day() -> None:
     from datetime import date, time
 
-    from cli.config import SweepAlarm
+    from storage.config import SweepAlarm
 
     alarm = SweepAlarm(time(7, 30), timedelta(hours=1))
     assert alarm.deadline(date(2026, 12, 1)) == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)

@@ -24,7 +24,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.schedules import IntervalSchedule
 
 from storage.db import make_engine
-from storage.operations import Operations
+from storage.opsbook import Operations
 from tests.e2e_stack import Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -29,8 +29,9 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId,
 from cli.secure import ensure_credential
 from cli.up import ROOT
 from cli.worker import catch_up
-from storage.db import make_engine, upgrade
-from storage.operations import Operations
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.opsbook import Operations
 from tests.e2e_stack import free_port, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -262,7 +262,7 @@ def test_runs_started_by_hand_are_named_for_today(flow_db: str, monkeypatch: pyt
 
 
 def test_the_sweep_records_its_run_and_says_it_completed(flow_db: str, cli: Cli) -> None:
-    from storage.operations import Operations
+    from storage.opsbook import Operations
 
     _register(cli)
     state = daily_sweep(as_of=date(2026, 2, 2), return_state=True)

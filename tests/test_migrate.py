@@ -195,6 +195,6 @@ def test_a_populated_database_killed_while_upgrading_keeps_its_cases_and_records
                 sa.select(cases.c.ref, policies.c.hash).join(policies, policies.c.id == cases.c.policy_id)
             ).all()
         engine.dispose()
-        from cli.config import load_policy
+        from storage.config import load_policy
 
         assert recorded == [("SO-OLD", policy_hash(load_policy(str(local))))]

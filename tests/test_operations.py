@@ -19,7 +19,6 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.states import Completed, Failed, Late, Running
 
-from cli.config import SweepAlarm, sweep_alarm
 from cli.secure import Endpoint, ensure_credential, env_lines, read_credential, write_endpoint
 from cli.status import service_errors
 from cli.worker import due_day
@@ -27,8 +26,9 @@ from flows.alarms import diagnose
 from flows.views import worklist_rows
 from machines.errors import Refused
 from storage.casebook import Casebook
+from storage.config import SweepAlarm, sweep_alarm
 from storage.db import alembic_config, make_engine
-from storage.operations import Operations
+from storage.opsbook import Operations
 from tests.conftest import FIXED_NOW, PG_URL, Cli
 
 NOW = FIXED_NOW

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.config import load_policy
 from machines.errors import Refused
 from machines.policy import DEFAULT_POLICY, Policy
+from storage.config import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli import clock
 from machines.calendar import (
     end_of_month,
     extension_review_shape,
@@ -20,6 +19,7 @@ from machines.calendar import (
     start_of_month,
     whole_months,
 )
+from storage import clock
 
 ORDERS = [date(2024, 1, 1) + timedelta(days=n) for n in range((date(2028, 12, 31) - date(2024, 1, 1)).days + 1)]
 

@@ -21,7 +21,8 @@ from machines.events import InvolvementEnded, InvolvementStarted
 from machines.model import Role
 from storage import outbox
 from storage.casebook import Casebook
-from storage.db import alembic_config, make_engine, upgrade
+from storage.db import alembic_config, make_engine
+from storage.migrate import upgrade
 from storage.uow import transaction
 from tests.conftest import FIXED_NOW, PG_URL, Cli
 from tests.test_refusals import SO, build_so, fire, so_register

@@ -122,7 +122,7 @@ def test_simulate_lives_a_caseload_and_its_logs_replay(cli: Cli) -> None:
 def test_simulate_is_reproducible_and_refuses_a_database_with_cases(cli: Cli) -> None:
     from cli.simulate import simulate
     from machines.policy import DEFAULT_POLICY
-    from storage.db import upgrade
+    from storage.migrate import upgrade
 
     runs = []
     for _ in range(2):

@@ -10,16 +10,17 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
-from cli.clock import now
-from desk.app import DeskServices
 from desk.auth.accounts import Person
 from desk.auth.directory import StoragePeople
 from desk.auth.local import InMemoryAccounts
 from desk.auth.oidc import InMemoryOidcLinks
 from desk.dev.caseload import PEOPLE, TODAY, seed
 from desk.events import ActionEvents, NoActionEvents
+from desk.services import DeskServices
 from storage.casebook import Casebook
-from storage.db import make_engine, upgrade
+from storage.clock import now
+from storage.db import make_engine
+from storage.migrate import upgrade
 
 __all__ = ["DEMO_DB", "DEMO_PEOPLE", "TODAY", "demo_services"]
 

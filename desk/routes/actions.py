@@ -106,11 +106,10 @@ def submit_form(request: Request, *, template_context: Mapping[str, Any], specs:
     step = str(form.get("step") or "")
     errors = [*read.errors, *([on] if on.error else [])]
     shown = {**base, "fields": read.fields, "on": on, "request_id": request_id, "errors": errors}
-    if errors or step == "change":
+    if errors or step == "change" or on.value is None:  # no error means the date was read
         return render(request, "action.html", shown, status_code=400 if errors else 200)
     if confirm and step != "confirm":
         return render(request, "check.html", {**shown, "carry": form_items(form)})
-    assert on.value is not None
     try:
         response: Response = act(read.values, on.value, request_id)
         return response

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from cli.clock import LONDON
 from desk.charts import COLOURS, bar_chart, stacked_chart
 from desk.navigation import MANAGER_ROLES
 from desk.web import CurrentPerson, PageRefused, reads, render, today, worker
 from machines.wording import deadline_words, long_date, role_words, state_words
+from storage.clock import LONDON
 from storage.desk_stats import AGE_BANDS
 from storage.deskbook import DASHBOARD_FRESH
 
@@ -38,7 +38,8 @@ def dashboard(request: Request, person: CurrentPerson) -> Response:
         raise PageRefused("The dashboard is for managers and Heads of Service.")
     as_of = today(request)
     board = reads(request).dashboard(person.id, as_of)
-    assert board is not None
+    if board is None:  # a manager's line always has a board; none means nobody reports to them
+        raise PageRefused("The dashboard is for managers and Heads of Service.")
     by_team = [(_team_words(t), n) for t, n in board.overdue_by_team]
     by_kind = [(deadline_words(k)[:1].upper() + deadline_words(k)[1:], n) for k, n in board.overdue_by_kind]
     months = [(m.month.strftime("%b %Y"), m.met, m.missed, m.rate) for m in board.on_time]

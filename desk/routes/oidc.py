@@ -24,7 +24,8 @@ async def start(request: Request, next: str = "/") -> Response:
     """Send the browser to the provider (the state, nonce and PKCE verifier wait in the anonymous session)."""
     state = desk_state(request)
     handle = session_handle(request)
-    assert handle is not None
+    if handle is None:  # the session middleware gives every request a handle
+        raise RuntimeError("no session handle: the session middleware is not installed")
     if state.oidc is None:
         raise PageRefused("Signing in with a council account is not set up here.", status_code=404)
     if handle.person is not None:
@@ -47,7 +48,8 @@ async def callback(request: Request) -> Response:
     """The provider sends the browser back here: validate, map the identity to a person, start their session."""
     state = desk_state(request)
     handle = session_handle(request)
-    assert handle is not None
+    if handle is None:  # the session middleware gives every request a handle
+        raise RuntimeError("no session handle: the session middleware is not installed")
     if state.oidc is None or state.services.oidc_people is None:
         raise PageRefused("Signing in with a council account is not set up here.", status_code=404)
     if handle.session is None:

@@ -36,7 +36,8 @@ def sign_in_page(request: Request, next: str = "/", reason: str = "") -> Respons
     """The sign-in page (starts the anonymous session that holds its CSRF token)."""
     state = desk_state(request)
     handle = session_handle(request)
-    assert handle is not None
+    if handle is None:  # the session middleware gives every request a handle
+        raise RuntimeError("no session handle: the session middleware is not installed")
     if handle.person is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     handle.ensure(state.clock())
@@ -53,7 +54,8 @@ def sign_in(
     """Check the user name and password (rate-limited per account and per address); on success a new session."""
     state = desk_state(request)
     handle = session_handle(request)
-    assert handle is not None
+    if handle is None:  # the session middleware gives every request a handle
+        raise RuntimeError("no session handle: the session middleware is not installed")
     if not state.settings.password_sign_in:
         return render(request, "errors/404.html", status_code=404)
     errors = {}

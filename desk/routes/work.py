@@ -64,7 +64,6 @@ def my_work(request: Request, person: CurrentPerson, view: str = "mine") -> Resp
         context |= {"title": "My team's work", "team": team, "truncated": truncated,
                     "escalations": escalation_rows(escalations, as_of, calendar), "escalations_total": total}  # fmt: skip
         return render(request, "team.html", context)
-    assert mine is not None
     own = [i for i in mine.items if not i.queue]
     queue = [i for i in mine.items if i.queue]
     context |= {

@@ -20,13 +20,14 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from desk.app import DeskServices, create_app
+from desk.app import create_app
 from desk.auth.accounts import Person
 from desk.auth.local import InMemoryAccounts
 from desk.auth.oidc import InMemoryOidcLinks
 from desk.dev.browser import CHROMIUM_ARGS, ChromiumMissing, chromium_path
 from desk.dev.server import reserve_port, serve_in_thread
 from desk.ratelimit import InMemoryRateLimiter
+from desk.services import DeskServices
 from desk.sessions import InMemorySessionStore
 from desk.settings import DeskSettings
 from tests.conftest import _truncate, snapshot

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cli.clock import LONDON
 from machines.errors import Refused
 from machines.names import shown
 from machines.policy import DEFAULT_POLICY, Policy
+from storage.clock import LONDON
 
 __all__ = ["SweepAlarm", "load_policy", "sweep_alarm"]
 
