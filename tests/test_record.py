@@ -262,7 +262,7 @@ def test_verify_reads_through_the_api(engine: sa.Engine, book: Any) -> None:
 def test_the_migration_seals_a_record_written_before_the_chains(cli: Cli, db_url: str) -> None:
     """A database at 0006 with history (here: made by going back down from the head) is sealed by 0007: verify
     passes, and a change made afterwards is still caught."""
-    from storage.db import upgrade
+    from storage.migrate import upgrade
     from tests.test_operations import _upgrade
 
     _busy(cli)
