@@ -37,6 +37,7 @@ from storage.casebook import Casebook
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import metadata
+from storage.policies import PolicyBook
 
 PASSWORD = "bench-desk-password"
 SW_CASES, TEAM, IRO_CASES, IRO_TEAM = 20, 10, 70, 14
@@ -80,6 +81,9 @@ def build(url: str, cases: int) -> dict[str, Any]:
     with engine.begin() as c:
         c.execute(sa.insert(metadata.tables["people"]),
                   [{"user": u, "role": r, "manager": m, "added_at": NOW} for u, r, m in managers_first])  # fmt: skip
+        policy_id = PolicyBook(DEFAULT_POLICY).current_id(c, NOW)  # the policy the copied cases run under
+    for template in templates:
+        template.rows["cases"][0]["policy_id"] = policy_id
     _copy(engine, templates, cases)
     with engine.begin() as c:  # the planner's statistics, as a deployment's maintenance would keep them
         # PostgreSQL: these tables only (a bare ANALYZE would take every schema of the shared test database)

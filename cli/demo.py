@@ -144,11 +144,14 @@ def cases_in(db: str) -> int:
         engine.dispose()
 
 
+DEMO_ADMIN = "demo"
+
+
 def load_demo(db: str, until: date, *, echo: bool = False) -> None:
     """Load the demo caseload into an existing (empty) database: the steps dated up to ``until`` (today), so that
     people can go on from there with today's date. The environment is left as it was."""
     saved = {k: os.environ.get(k) for k in ("ORDERWATCH_TODAY", "ORDERWATCH_ACTOR")}
-    os.environ["ORDERWATCH_TODAY"], os.environ["ORDERWATCH_ACTOR"] = until.isoformat(), "demo"
+    os.environ["ORDERWATCH_TODAY"], os.environ["ORDERWATCH_ACTOR"] = until.isoformat(), DEMO_ADMIN
     try:
         _story(db, echo=echo, until=until)
     finally:
@@ -168,6 +171,8 @@ def _step_date(args: list[str]) -> date | None:
 
 def _story(db: str, *, echo: bool, until: date | None = None) -> None:
     say = print if echo else (lambda *a, **k: None)
+    # the demo's admin (ORDERWATCH_ACTOR while it loads): sets the people up, and reads every case (PROCEDURES §6)
+    _cli(["people", "add", DEMO_ADMIN, "--role", "admin"], db)
     for user, role, manager in PEOPLE:
         _cli(["people", "add", user, "--role", role, *(["--manager", manager] if manager else [])], db)
     say(f"People: {', '.join(f'{u} ({r})' for u, r, _ in PEOPLE)}\n")
@@ -212,13 +217,15 @@ def demo() -> int:
     today = clock.today()
     print(f"orderwatch demo into {db} — the database `make run` and its UI use — the story up to today, {today}\n")
     load_demo(db, today, echo=True)
-    _print_section("Worklist for the year ahead", ["worklist", "--as-of", today.isoformat(), "--within", "365"], db)
-    _print_section("Open escalations", ["escalations", "--open"], db)
+    reader = ["--actor", DEMO_ADMIN]
+    _print_section("Worklist for the year ahead", ["worklist", "--as-of", today.isoformat(), "--within", "365", *reader],
+                   db)  # fmt: skip
+    _print_section("Open escalations", ["escalations", "--open", *reader], db)
     for ref in ("SO-DEMO-1", "CP-DEMO-1", "CP-DEMO-1-SO"):
         if _step_dates(ref, today):
-            shown = _cli(["show", ref], db)
+            shown = _cli(["show", ref, *reader], db)
             print(f"\n== {ref}\n   state {shown['state']}; dates {shown['dates']}; links {shown['links']}")
-    _print_section("History of SO-DEMO-1", ["history", "SO-DEMO-1"], db)
+    _print_section("History of SO-DEMO-1", ["history", "SO-DEMO-1", *reader], db)
     return 0
 
 

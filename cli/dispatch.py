@@ -6,7 +6,6 @@ Kept apart from ``cli.main`` so the demo can replay command lines without the la
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 from collections.abc import Callable
 from datetime import date
@@ -17,12 +16,14 @@ from machines.errors import Refused
 from storage import clock
 
 if TYPE_CHECKING:
+    from storage.access import Reader
     from storage.casebook import Casebook
 
 __all__ = ["MAX_BATCH", "MAX_WITHIN", "RecordBroken", "ReplayDiffers", "run_on_database"]
 
 MAX_BATCH = 10_000  # cases per sweep transaction
 MAX_WITHIN = 3_660  # days ahead a worklist looks: ten years
+CHANNEL = "cli"
 
 
 class ReplayDiffers(Exception):
@@ -60,13 +61,28 @@ def run_on_database(args: argparse.Namespace) -> Any:
         engine.dispose()
 
 
-def _reader(actor: str | None) -> str:
-    return actor or os.environ.get("ORDERWATCH_ACTOR") or getpass.getuser()
-
-
 def _entered_by() -> str:
-    """The operating-system account running the command (who adds people, who moves cases to a new policy)."""
-    return getpass.getuser()
+    """The operating-system account running the command: the command line runs on the server, so that account is
+    its authentication (``storage.access.os_account``)."""
+    from storage.access import os_account
+
+    return os_account()
+
+
+def _reader(actor: str | None) -> str:
+    """On whose behalf: ``--actor``, else ``$ORDERWATCH_ACTOR``, else the operating-system account."""
+    return actor or os.environ.get("ORDERWATCH_ACTOR") or _entered_by()
+
+
+def _as_reader(actor: str | None) -> Reader:
+    from storage.access import Reader
+
+    return Reader(_reader(actor), _entered_by(), CHANNEL)
+
+
+def _stamp() -> dict[str, Any]:
+    """What every command from the command line carries: who typed it, and the channel."""
+    return {"entered_by": _entered_by(), "channel": CHANNEL}
 
 
 def _not_future(on: date, what: str) -> date:
@@ -77,12 +93,60 @@ def _not_future(on: date, what: str) -> date:
 
 
 def _people(book: Casebook, args: argparse.Namespace) -> Any:
-    from storage.commands import AddPerson
+    from storage.commands import AddPerson, ChangePerson, DeactivatePerson, ReactivatePerson
 
-    if args.people_command == "list":
+    sub = args.people_command
+    if sub == "list":
         return book.people()
-    return book.handle(AddPerson(actor=_reader(None), user=args.user, role=args.role, manager=args.manager,
-                                 request_id=args.request_id))  # fmt: skip
+    who: dict[str, Any] = {"actor": _reader(getattr(args, "actor", None)), **_stamp(),
+                           "request_id": getattr(args, "request_id", None)}  # fmt: skip
+    if sub == "add":
+        return book.handle(AddPerson(user=args.user, role=args.role, manager=args.manager,
+                                     display_name=args.display_name, **who))  # fmt: skip
+    if sub == "change":
+        return book.handle(ChangePerson(user=args.user, role=args.role, manager=args.manager,
+                                        clear_manager=args.no_manager, display_name=args.display_name, **who))  # fmt: skip
+    if sub == "deactivate":
+        return book.handle(DeactivatePerson(user=args.user, on=clock.today(), **who))
+    if sub == "reactivate":
+        return book.handle(ReactivatePerson(user=args.user, **who))
+    return _accounts(book, args, who)
+
+
+def _accounts(book: Casebook, args: argparse.Namespace, who: dict[str, Any]) -> Any:
+    """Desk accounts: a temporary password (from standard input), a one-time link, an OpenID Connect identity."""
+    from datetime import timedelta
+
+    from storage import accounts
+
+    sub = args.people_command
+    if sub == "set-password":
+        password = _password_from_stdin()
+        return book.handle(accounts.SetPassword(user=args.user, password_hash=accounts.hash_password(password),
+                                                must_change=True, **who))  # fmt: skip
+    if sub == "issue-link":
+        if not 1 <= args.days <= 30:
+            raise Refused("--days must be 1 to 30")
+        token = accounts.new_token()
+        expires = clock.now() + timedelta(days=args.days)
+        done = book.handle(accounts.IssueLink(user=args.user, token_hash=accounts.hash_token(token), expires_at=expires,
+                                              **who))  # fmt: skip
+        # the token is shown here once; only its hash is stored
+        return {**done, "link": f"{args.base_url.rstrip('/')}/account/set-password?token={token}"}
+    return book.handle(accounts.LinkIdentity(user=args.user, issuer=args.issuer, subject=args.subject, **who))
+
+
+def _password_from_stdin() -> str:
+    """The password from standard input: prompted without echo at a terminal, else its first line."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("temporary password: ")
+        if getpass.getpass("again: ") != password:
+            raise Refused("the two passwords are not the same")
+        return password
+    return sys.stdin.readline().rstrip("\n")
 
 
 _SO_DATES = ("order_date", "expiry", "dob", "notified_on")
@@ -102,7 +166,7 @@ def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
                          args.social_worker)  # fmt: skip
     # The case opens on the day the Safeguarding Unit was notified (default: today).
     on = _not_future(args.notified_on or clock.today(), "--notified-on")
-    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id))
+    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id, **_stamp()))
 
 
 def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
@@ -118,7 +182,7 @@ def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
                             args.social_worker)  # fmt: skip
     # The case opens on the day the ISO was granted.
     on = _not_future(args.iso_date, "--iso-date")
-    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id))
+    return book.handle(Register(actor=args.actor, registration=reg, on=on, request_id=args.request_id, **_stamp()))
 
 
 def _fire(book: Casebook, args: argparse.Namespace) -> Any:
@@ -135,8 +199,9 @@ def _fire(book: Casebook, args: argparse.Namespace) -> Any:
     key = args.request_id
     if esc is not None:
         return book.handle(ActOnEscalation(actor=args.actor, escalation=esc, action=args.event, on=on, fields=fields,
-                                           request_id=key))  # fmt: skip
-    return book.handle(Fire(actor=args.actor, ref=args.ref, event=args.event, on=on, fields=fields, request_id=key))
+                                           request_id=key, **_stamp()))  # fmt: skip
+    return book.handle(Fire(actor=args.actor, ref=args.ref, event=args.event, on=on, fields=fields, request_id=key,
+                            **_stamp()))  # fmt: skip
 
 
 def _sweep(book: Casebook, args: argparse.Namespace) -> Any:
@@ -150,7 +215,7 @@ def _sweep(book: Casebook, args: argparse.Namespace) -> Any:
 def _worklist(book: Casebook, args: argparse.Namespace) -> Any:
     if not 0 <= args.within <= MAX_WITHIN:
         raise Refused(f"--within must be 0 to {MAX_WITHIN} days")
-    return book.worklist(args.as_of or clock.today(), args.within, args.role)
+    return book.worklist(args.as_of or clock.today(), args.within, args.role, reader=_as_reader(args.actor))
 
 
 def _policy(book: Casebook, args: argparse.Namespace) -> Any:
@@ -162,7 +227,7 @@ def _policy(book: Casebook, args: argparse.Namespace) -> Any:
 
 
 def _replay(book: Casebook, args: argparse.Namespace) -> Any:
-    if not book.replay_matches(args.ref):
+    if not book.replay_checked(args.ref, _as_reader(getattr(args, "actor", None))):
         raise ReplayDiffers(f"replaying {args.ref} does not reproduce it")
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
@@ -208,7 +273,7 @@ def _amend(book: Casebook, args: argparse.Namespace) -> Any:
     if args.field not in ("child_id", "dob", "order_date"):
         raise Refused("amend --field must be one of child_id, dob, order_date")
     return book.handle(Amend(actor=args.actor, ref=args.ref, field=args.field, value=args.to, reason=args.reason,
-                             on=clock.today(), request_id=args.request_id))  # fmt: skip
+                             on=clock.today(), request_id=args.request_id, **_stamp()))  # fmt: skip
 
 
 def _retention(book: Casebook, args: argparse.Namespace) -> Any:
@@ -227,12 +292,12 @@ def _retention(book: Casebook, args: argparse.Namespace) -> Any:
         if item.open_escalations:
             done.append({"case": item.case, "held_back": f"{item.open_escalations} unresolved escalation(s)"})
         else:
-            done.append(book.handle(Dispose(actor=args.actor, ref=item.case, on=today)))
+            done.append(book.handle(Dispose(actor=args.actor, ref=item.case, on=today, **_stamp())))
     return done
 
 
 def _export(book: Casebook, args: argparse.Namespace) -> Any:
-    exported = book.export(args.ref, args.actor)
+    exported = book.export(args.ref, _as_reader(args.actor))
     if args.format == "html":
         from cli.export_html import render
 
@@ -246,11 +311,11 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "cp-iso": _register_cp_iso,
     "fire": _fire,
     "sweep": _sweep,
-    "show": lambda book, args: book.show(args.ref, _reader(args.actor), clock.today()),
-    "history": lambda book, args: book.history(args.ref, _reader(args.actor)),
+    "show": lambda book, args: book.show(args.ref, _as_reader(args.actor), clock.today()),
+    "history": lambda book, args: book.history(args.ref, _as_reader(args.actor)),
     "worklist": _worklist,
-    "escalations": lambda book, args: book.escalations(open_only=args.open),
-    "notifications": lambda book, args: book.notifications(args.recipient),
+    "escalations": lambda book, args: book.escalations(open_only=args.open, reader=_as_reader(args.actor)),
+    "notifications": lambda book, args: book.notifications(args.recipient, reader=_as_reader(args.actor)),
     "replay": _replay,
     "policy": _policy,
     "verify": _verify,

@@ -16,6 +16,9 @@ from machines.names import shown
 
 __all__ = ["build_parser", "parse_fields"]
 
+_READER = ("who is reading (default: $ORDERWATCH_ACTOR or the login name); they see only the cases they may "
+           "(need-to-know), and the read is logged")  # fmt: skip
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage fault is one line and exit 2, like every other refusal."""
@@ -59,6 +62,15 @@ def _from(parser: argparse.ArgumentParser, keys: str) -> None:
     )
 
 
+def _admin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--actor",
+        help="the admin on whose behalf (default: $ORDERWATCH_ACTOR or the login name); until an admin exists, "
+        "the server's own account sets people up",
+    )
+    _request_id(parser)
+
+
 def _common() -> _Parser:
     common = _Parser(add_help=False)
     # SUPPRESS: given before or after the subcommand, neither placement overwrites the other with a default.
@@ -80,12 +92,47 @@ def build_parser() -> argparse.ArgumentParser:
     people = sub.add_parser("people", help="the people who use orderwatch").add_subparsers(
         dest="people_command", required=True, parser_class=_Parser
     )
-    add = people.add_parser("add", parents=[common], help="add a person with a role")
+    add = people.add_parser("add", parents=[common], help="add a person with a role (an admin's work)")
     add.add_argument("user")
     add.add_argument("--role", required=True)
     add.add_argument("--manager")
-    _request_id(add)
+    add.add_argument("--display-name", metavar="NAME")
+    _admin(add)
+    change = people.add_parser("change", parents=[common], help="change a person's role, manager or display name")
+    change.add_argument("user")
+    change.add_argument("--role")
+    who = change.add_mutually_exclusive_group()
+    who.add_argument("--manager")
+    who.add_argument("--no-manager", action="store_true", help="they report to nobody")
+    change.add_argument("--display-name", metavar="NAME")
+    _admin(change)
+    for name, text in (("deactivate", "a leaver: they can no longer sign in, act or be allocated (lists their open "
+                                      "allocations)"), ("reactivate", "let a deactivated person back in")):  # fmt: skip
+        one = people.add_parser(name, parents=[common], help=text)
+        one.add_argument("user")
+        _admin(one)
     people.add_parser("list", parents=[common], help="list people")
+    setpw = people.add_parser("set-password", parents=[common],
+                              help="give a person a temporary desk password, read from standard input (never an "
+                                   "argument: ps shows those); they must change it at first sign-in")  # fmt: skip
+    setpw.add_argument("user")
+    _admin(setpw)
+    link = people.add_parser(
+        "issue-link",
+        parents=[common],
+        help="a one-time link for the person to set their own desk password (shown once)",
+    )
+    link.add_argument("user")
+    link.add_argument("--base-url", default="http://127.0.0.1:4280", help="the desk's address (default: %(default)s)")
+    link.add_argument("--days", type=int, default=3, help="how long the link works (default: %(default)s days)")
+    _admin(link)
+    ident = people.add_parser("link-identity", parents=[common],
+                              help="map an OpenID Connect identity (issuer and subject; Entra ID: entra:<tenant id> "
+                                   "and the object id) to the person")  # fmt: skip
+    ident.add_argument("user")
+    ident.add_argument("--issuer", required=True)
+    ident.add_argument("--subject", required=True)
+    _admin(ident)
 
     so = sub.add_parser("so", help="Supervision Order cases").add_subparsers(
         dest="so_command", required=True, parser_class=_Parser
@@ -141,23 +188,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", parents=[common], help="a case: state, dates, deadlines, escalations")
     show.add_argument("ref")
-    show.add_argument("--actor", help="who is reading (default: $ORDERWATCH_ACTOR or the login name)")
+    show.add_argument("--actor", help=_READER)
     history = sub.add_parser("history", parents=[common], help="a case's event log, oldest first")
     history.add_argument("ref")
-    history.add_argument("--actor", help="who is reading (default: $ORDERWATCH_ACTOR or the login name)")
+    history.add_argument("--actor", help=_READER)
 
     work = sub.add_parser("worklist", parents=[common], help="what is overdue or due soon")
     work.add_argument("--as-of", type=_date)
     work.add_argument("--within", type=int, default=7, metavar="DAYS")
     work.add_argument("--role")
+    work.add_argument("--actor", help=_READER)
 
     esc = sub.add_parser("escalations", parents=[common], help="escalations")
     esc.add_argument("--open", action="store_true", help="only those not yet resolved")
+    esc.add_argument("--actor", help=_READER)
 
     notes = sub.add_parser(
         "notifications", parents=[common], help="who has been told what: the outbox (notices, escalations, alarms)"
     )
     notes.add_argument("--recipient", metavar="USER", help="only this person's")
+    notes.add_argument("--actor", help=_READER)
 
     diagram = sub.add_parser("diagram", parents=[common], help="draw a machine")
     diagram.add_argument("machine", choices=["so", "cp-iso", "escalation"])
@@ -165,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", parents=[common], help="check that a case's log reproduces it")
     replay.add_argument("ref")
+    replay.add_argument("--actor", help=_READER)
 
     sim = sub.add_parser("simulate", parents=[common], help="a synthetic caseload lived day by day")
     sim.add_argument("--cases", type=int, required=True, help="cases opened over the period")

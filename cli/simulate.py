@@ -12,6 +12,7 @@ Only generated identifiers (``SIM-…``, ``CHILD-…``, ``sim.sw.0001``): no per
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -383,8 +384,10 @@ def simulate(
     behaviour: Behaviour | None = None,
     replay_sample: int = 200,
     progress: Progress | None = None,
+    admin: str = "simulate",
 ) -> SimulationResult:
-    """Open ``cases`` cases over the first ``years`` years from ``start`` and live every day of the period."""
+    """Open ``cases`` cases over the first ``years`` years from ``start`` and live every day of the period
+    (``admin``: who adds its staff — an admin, once the database has one)."""
     if cases < 1:
         raise Refused("--cases must be at least 1")
     if not 0 < years <= 10:
@@ -405,7 +408,7 @@ def simulate(
     started = time.perf_counter()
     for role, users in w.staff.by_role.items():
         for user in users:
-            book.handle(AddPerson(actor="simulate", user=user, role=role.value, manager=w.staff.manager[user]))
+            book.handle(AddPerson(actor=admin, user=user, role=role.value, manager=w.staff.manager[user]))
     days = max(1, round(years * 365.25))
     opening_days = sorted(start + timedelta(days=w.rng.randrange(days)) for _ in range(cases))
     for n, on in enumerate(opening_days):
@@ -458,6 +461,12 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
         yield update
 
 
+def _admin() -> str:  # who adds the staff: ORDERWATCH_ACTOR (an admin, once one exists), else the server's account
+    from storage.access import os_account
+
+    return os.environ.get("ORDERWATCH_ACTOR") or os_account()
+
+
 def run_simulation(args: Any) -> dict[str, Any]:
     """``orderwatch simulate``: on ``--db``, or a fresh SQLite file of its own (never the working database)."""
     from pydantic import ValidationError
@@ -487,7 +496,7 @@ def run_simulation(args: Any) -> dict[str, Any]:
         with progress_bar(not args.no_progress and sys.stderr.isatty()) as progress:
             result = simulate(engine, load_policy(), cases=args.cases, years=args.years, seed=args.seed,
                               start=args.start, behaviour=behaviour, replay_sample=args.replay_sample,
-                              progress=progress).as_dict()  # fmt: skip
+                              progress=progress, admin=_admin()).as_dict()  # fmt: skip
     finally:
         engine.dispose()
     result["database"] = url

@@ -16,7 +16,7 @@ from machines.spec import EventSpec, Procedure, describe_due
 if TYPE_CHECKING:
     from statemachine import StateMachine
 
-__all__ = ["TABLES", "render_table"]
+__all__ = ["MATRIX_ROLES", "TABLES", "matrix_events", "render_table"]
 
 
 def _row(*cells: str) -> str:
@@ -98,6 +98,40 @@ def _role_table() -> str:
     return _table(["role", "may fire"], rows)
 
 
+MATRIX_ROLES = [r for r in Role if r is not Role.SYSTEM]
+_SHORT = {"social_worker": "SW", "team_manager": "TM", "iro": "IRO", "iro_manager": "IROM", "cpc": "CPC",
+          "cpc_team_manager": "CPCTM", "head_of_service": "HoS", "safeguarding_unit": "SU",
+          "safeguarding_unit_manager": "SUM", "legal": "Legal", "admin": "Admin", "operator": "Op"}  # fmt: skip
+
+
+def matrix_events() -> list[tuple[str, CaseKind, tuple[Role, ...]]]:
+    """Every manual event (and each registration) with the roles that may fire it: the permission matrix's rows."""
+    rows = []
+    for proc in PROCEDURES.values():
+        rows.append((f"register {proc.kind.value}", proc.kind, tuple(proc.register_roles)))
+        rows += [(spec.name, proc.kind, tuple(spec.roles)) for spec in proc.events.values() if not spec.timer]
+    return rows
+
+
+def _permissions() -> str:
+    head = ["event", *(_SHORT[r.value] for r in MATRIX_ROLES)]
+    rows = [[f"`{name}` ({kind.value})", *("✓" if r in roles else "·" for r in MATRIX_ROLES)]
+            for name, kind, roles in matrix_events()]  # fmt: skip
+    return _table(head, rows)
+
+
+def _reads() -> str:
+    from storage.access import ROLE_REACH, Reach
+
+    rows = []
+    for role in MATRIX_ROLES:
+        reach = ROLE_REACH[role]
+        lists = {Reach.EVERY_CASE: "every row", Reach.LISTS_ONLY: "every row (references, dates, roles)",
+                 Reach.NOTHING: "refused"}.get(reach, "the rows of the cases they read")  # fmt: skip
+        rows.append([f"`{role.value}` ({_SHORT[role.value]})", reach.value, lists])
+    return _table(["role", "`show`, `history`, the desk's case page", "`worklist`, `escalations`"], rows)
+
+
 def _escalation() -> str:
     rows = [
         [f"`{spec.name}`", spec.title, _moves(EscalationMachine, spec.name), _keys(spec)] for spec in ACTIONS.values()
@@ -113,6 +147,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "escalation-actions": _escalation,
     "set-keys": _set_keys,
     "roles": _role_table,
+    "permissions": _permissions,
+    "reads": _reads,
 }
 
 

@@ -3,7 +3,8 @@
 Settings come from the environment (``desk.settings``); the casebook is orderwatch's database
 (``ORDERWATCH_DATABASE_URL``, else ``var/orderwatch.db``), its people are the desk's people. ``--demo`` serves a
 fresh demo caseload (``var/desk-demo.db``, "today" 20 November 2026) whose people sign in with a generated password
-(printed); without it no one can sign in until the accounts of issue 13 are wired in. With ``PREFECT_API_URL`` set,
+(printed); without it people sign in with their accounts in orderwatch's database (``desk.auth.stored``: an admin
+gives each a one-time link, ``orderwatch people issue-link USER``). With ``PREFECT_API_URL`` set,
 each action is reported to Prefect's Event Feed (best effort; ``PREFECT_API_AUTH_STRING`` for basic auth).
 """
 
@@ -18,8 +19,7 @@ import sys
 import uvicorn
 
 from desk.app import create_app
-from desk.auth.directory import StoragePeople
-from desk.auth.local import NoAccounts
+from desk.auth.stored import StoredAccounts
 from desk.events import ActionEvents, NoActionEvents, PrefectActionEvents
 from desk.services import DeskServices
 from desk.settings import DeskSettings, SettingsError
@@ -68,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(database_url())
         upgrade(engine)
         book = Casebook(engine, clock=now)
-        services = DeskServices(people=StoragePeople(book), authenticator=NoAccounts(), casebook=book, events=events)
+        accounts = StoredAccounts(book)
+        services = DeskServices(people=accounts, authenticator=accounts, oidc_people=accounts, casebook=book,
+                                events=events)  # fmt: skip
         today = london_today  # honours ORDERWATCH_TODAY, as the command line does
-        print("desk: no accounts are wired in yet, so no one can sign in (try --demo)", file=sys.stderr)
+        print("desk: people sign in with their accounts (an admin gives each a one-time link: "
+              "orderwatch people issue-link USER)", file=sys.stderr)  # fmt: skip
     print(f"desk: http://{settings.host}:{settings.port}", file=sys.stderr)
     uvicorn.run(
         create_app(settings, services, today=today),

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from desk.auth.oidc import OidcSignIn
 from desk.middleware import CsrfMiddleware, ErrorPageMiddleware, SecurityHeadersMiddleware, SessionMiddleware
-from desk.routes import actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
+from desk.routes import account, actions, cases, dashboard, escalations, oidc, pages, people, register, signin, work
 from desk.services import DeskServices
 from desk.sessions import SessionPolicy
 from desk.settings import DeskSettings
@@ -40,7 +40,7 @@ __all__ = ["create_app"]
 HERE = Path(__file__).parent
 GOVUK_FRONTEND_VERSION = "6.3.0"
 # each module's ``router``; a new page's module is added here (register's before cases': /cases/new/... first)
-ROUTERS = (signin, oidc, pages, work, register, cases, actions, escalations, dashboard, people)
+ROUTERS = (signin, oidc, account, pages, work, register, cases, actions, escalations, dashboard, people)
 
 
 def create_app(

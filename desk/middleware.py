@@ -28,8 +28,18 @@ log = logging.getLogger("desk")
 
 STATIC_PREFIXES = ("/assets/", "/static/")
 PUBLIC_PATHS = frozenset(
-    {"/sign-in", "/sign-in/oidc", "/sign-in/oidc/callback", "/sign-out", "/signed-out", "/healthz"}
+    {
+        "/sign-in",
+        "/sign-in/oidc",
+        "/sign-in/oidc/callback",
+        "/sign-out",
+        "/signed-out",
+        "/healthz",
+        "/account/set-password",
+    }
 )
+# where a session signed in with a temporary password may go: choosing its own password, or leaving
+MUST_CHANGE_PATHS = frozenset({"/account/password", "/sign-out", "/signed-out"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_FORM_BYTES = 1_000_000
 TOUCH_EVERY = timedelta(seconds=60)  # last_seen is written at most once a minute per session
@@ -167,6 +177,10 @@ class SessionMiddleware:
                 query["reason"] = handle.ended
             response = RedirectResponse(f"/sign-in?{urlencode(query)}", status_code=303)
             await response(scope, receive, send_with_session)
+            return
+        if (handle.person is not None and handle.session is not None and handle.session.data.get("must_change")
+                and scope["path"] not in MUST_CHANGE_PATHS and not is_public(scope["path"])):  # fmt: skip
+            await RedirectResponse("/account/password", status_code=303)(scope, receive, send_with_session)
             return
         await self.app(scope, receive, send_with_session)
 

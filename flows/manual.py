@@ -25,6 +25,7 @@ from machines.model import CaseKind
 from machines.procedures import PROCEDURES, case_events
 from machines.spec import EventSpec
 from storage import clock
+from storage.access import os_account
 from storage.commands import ActOnEscalation, Fire
 from storage.ids import parse_escalation_id
 
@@ -132,8 +133,10 @@ def record_event(
         if day > clock.today():
             raise Refused(f"on {day} is in the future")
         run = run_id()
+        # entered from the Prefect UI on the actor's behalf: the worker's account and the flow run are recorded,
+        # and the actor is told (``storage.outbox``)
         result = casebook().handle(Fire(actor=actor, ref=case_ref, event=name, on=day, fields=fields, source=run,
-                                        request_id=run))  # fmt: skip
+                                        request_id=run, entered_by=os_account()))  # fmt: skip
     except Refused as exc:
         return _refused(exc, *_case_state(case_ref))
     emit_notices(result.notices)
@@ -173,7 +176,7 @@ def escalation_action(
         fields = {"note": resolution} if resolution else {}
         run = run_id()
         command = ActOnEscalation(actor=actor, escalation=esc, action=action, on=on or clock.today(), fields=fields,
-                                  source=run, request_id=run)  # fmt: skip
+                                  source=run, request_id=run, entered_by=os_account())  # fmt: skip
         result = casebook().handle(command)
     except Refused as exc:
         state = None

@@ -17,15 +17,19 @@ __all__ = ["check_owner", "check_people", "check_ref", "check_role", "in_order",
 
 OUT_OF_ORDER = "events are recorded in date order: case {ref} already runs to {last}, so {on} is too early"
 UNKNOWN_PERSON = "unknown person {user} (add them with 'orderwatch people add')"
+INACTIVE_PERSON = "{user} is no longer active (deactivated): they cannot act or be allocated"
 ROLE_NOT_ALLOWED = "{user} ({role}) may not {event}: allowed roles are {allowed}"
 NOT_THE_OWNER = "{event} belongs to the allocated {label} {owner}: only they or their manager may fire it, not {user}"
 WRONG_ROLE = "{event}: {user} is a {role}, not a {wanted}"
 
 
 def person(people: Directory, user: str) -> Person:
+    """The active person named: unknown people and leavers (deactivated) are refused."""
     found = people.get(user)
     if found is None:
         raise Refused(UNKNOWN_PERSON.format(user=shown(user)))
+    if not found.active:
+        raise Refused(INACTIVE_PERSON.format(user=found.user))
     return found
 
 

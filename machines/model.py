@@ -56,6 +56,7 @@ class Person:
     user: str
     role: Role
     manager: str | None = None
+    active: bool = True  # a deactivated person (a leaver) cannot sign in, act, or be allocated
 
 
 SYSTEM = Person("system", Role.SYSTEM)

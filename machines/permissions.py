@@ -92,6 +92,8 @@ def refusal(case: CaseFile, event: str, person: Person, people: Directory) -> st
     spec = proc.events.get(event)
     if spec is None or spec.timer:
         return f"There is no action called {event} for this kind of case."
+    if not person.active:
+        return f"{person.user} is no longer active and cannot act."
     if spec.name not in {s.name for s in events_from(case.kind, case.state)}:
         return f"This cannot be recorded now: the case is at “{state_words(case.kind.value, str(case.state))}”."
     if person.role not in spec.roles:

@@ -53,6 +53,7 @@ __all__ = [
     "note",
     "people",
     "person",
+    "stamp",
     "tasks",
     "text",
 ]
@@ -236,6 +237,20 @@ class Tell:
 
 
 Effect = Callable[[CaseFile, dict[str, Any], date, Policy], None]  # what the event writes on the case
+
+
+def stamp(key: str, *detail_keys: str) -> Effect:
+    """The common effect: the event's date kept as ``case.dates[key]``, and the named fields (when given) as details."""
+
+    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
+        case.dates[key] = on
+        for k in detail_keys:
+            if k in fields:
+                case.details[k] = fields[k]
+
+    return effect
+
+
 Raises = Callable[[CaseFile, dict[str, Any], Person], "Raised | None"]
 Opens = Callable[[CaseFile, dict[str, Any], date], "Registration | None"]  # a case this event opens
 # Flags on the record of an event accepted although not as the procedure would have it: (flag, detail) pairs.

@@ -7,6 +7,7 @@ commands, and ``now`` (for ``recorded_at``) from the caller's clock.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -18,7 +19,8 @@ from machines.errors import Refused
 from machines.model import CaseFile, LogEntry
 from machines.policy import DEFAULT_POLICY, Policy
 from machines.repolicy import POLICY_MIGRATED
-from storage import idempotency, queries
+from storage import access, accounts, idempotency, queries
+from storage.access import Reader
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
 from storage.export import CaseExport, export_case
 from storage.handlers import handle
@@ -31,9 +33,10 @@ from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
 from storage.validate import check_command, check_reference, check_request_id, check_user
 
-__all__ = ["Casebook"]
+__all__ = ["WITHHELD", "Casebook"]
 
 Clock = Callable[[], datetime]
+WITHHELD = "(withheld: another person's notice)"
 R = TypeVar("R")
 
 
@@ -185,6 +188,7 @@ class Casebook:
         return UnitOfWork(connection, self.policy, now=self.clock(), source=source, policies=self.policies)
 
     def _committed(self, written: list[CaseFile]) -> None:
+        self.policies.committed()
         if written and self.on_commit is not None:
             self.on_commit(written)
 
@@ -193,60 +197,135 @@ class Casebook:
     def _read(self, query: Callable[[Connection], R]) -> R:
         return transaction(self.engine, query, write=False)
 
-    def show(self, ref: str, reader: str, as_of: date | None = None) -> queries.CaseView:
+    def show(self, ref: str, reader: str | Reader, as_of: date | None = None) -> queries.CaseView:
         """The case, its deadlines, escalations and involvements (``as_of``: today, for the figures that count days
-        up to it); the read is logged."""
+        up to it), if ``reader`` may read it (``storage.access``); the read is logged, refused or not."""
+        return self._read_case(ref, reader, "show", lambda c: queries.case_view(c, queries.load(c, ref), as_of))
+
+    def history(self, ref: str, reader: str | Reader) -> list[queries.HistoryEntry]:
+        """The case's event log, oldest first, if ``reader`` may read it; the read is logged, refused or not."""
+        return self._read_case(ref, reader, "history", lambda c: queries.history(c, ref))
+
+    def may_read(self, ref: str, reader: str | Reader) -> bool:
+        """Whether ``reader`` may read the case (nothing logged: for deciding what to offer, not for reading)."""
+        who = access.as_reader(reader)
+        return self._read(lambda c: access.may_read_case(c, access.scope_of(c, who), ref))
+
+    def _read_case(self, ref: str, reader: str | Reader, what: str, query: Callable[[Connection], R]) -> R:
         check_reference(ref)
-        check_user(reader, "reader")
+        who = access.as_reader(reader)
+        check_user(who.user, "reader")
+        refused: list[bool] = []
 
-        def read(connection: Connection) -> queries.CaseView:
-            view = queries.case_view(connection, queries.load(connection, ref), as_of)
-            queries.record_access(connection, ref, "show", reader, self.clock())
-            return view
+        def read(connection: Connection) -> R | None:
+            refused.clear()
+            allowed = access.may_read_case(connection, access.scope_of(connection, who), ref)
+            access.log_read(connection, ref, what, who, self.clock(), allowed=allowed)
+            if not allowed:
+                refused.append(True)  # committed with its log row; refused after the transaction
+                return None
+            return query(connection)
 
-        return transaction(self.engine, read)
+        result = transaction(self.engine, read)
+        if refused:
+            raise access.refuse_read(ref)
+        return result  # type: ignore[return-value]
 
-    def history(self, ref: str, reader: str) -> list[queries.HistoryEntry]:
-        """The case's event log, oldest first; the read is logged."""
-        check_reference(ref)
-        check_user(reader, "reader")
+    def _read_list(self, what: str, reader: Reader, query: Callable[[Connection, Any], R]) -> R:
+        """A list read, filtered to the reader's cases and logged (``*``); a reader who may read nothing is
+        refused, and that is logged too."""
+        check_user(reader.user, "reader")
+        refused: list[bool] = []
 
-        def read(connection: Connection) -> list[queries.HistoryEntry]:
-            entries = queries.history(connection, ref)
-            queries.record_access(connection, ref, "history", reader, self.clock())
-            return entries
+        def read(connection: Connection) -> R | None:
+            refused.clear()
+            scope = access.scope_of(connection, reader)
+            access.log_read(connection, "*", what, reader, self.clock(), allowed=scope.lists())
+            if not scope.lists():
+                refused.append(True)
+                return None
+            return query(connection, access.case_filter(scope))
 
-        return transaction(self.engine, read)
+        result = transaction(self.engine, read)
+        if refused:
+            raise Refused(f"{reader.user} may not read the {what}: not an active person orderwatch knows")
+        return result  # type: ignore[return-value]
 
-    def export(self, ref: str, reader: str) -> CaseExport:
-        """Everything held about the case, for a subject access request; the read is logged."""
-        check_reference(ref)
-        check_user(reader, "reader")
-
-        def read(connection: Connection) -> CaseExport:
-            exported = export_case(connection, ref)
-            queries.record_access(connection, ref, "export", reader, self.clock())
-            return exported
-
-        return transaction(self.engine, read)
+    def export(self, ref: str, reader: str | Reader) -> CaseExport:
+        """Everything held about the case, for a subject access request, if ``reader`` may read it; the read is
+        logged, refused or not (and is in the export's own access log)."""
+        return self._read_case(ref, reader, "export", lambda c: export_case(c, ref))
 
     def retention_due(self, on: date) -> list[DueCase]:
         """Cases due for disposal on ``on`` (``orderwatch retention --dry-run``), under the policy in force."""
         return self._read(lambda c: due(c, self.policy, on))
 
-    def worklist(self, as_of: date, within: int = 7, role: str | None = None) -> list[queries.WorkItem]:
-        return self._read(lambda c: queries.worklist(c, self.policy, as_of, within, role))
+    def worklist(self, as_of: date, within: int = 7, role: str | None = None,
+                 reader: Reader = access.SYSTEM_READER) -> list[queries.WorkItem]:  # fmt: skip
+        """Open deadlines due soon, of the cases ``reader`` may read; the read is logged."""
+        return self._read_list("worklist", reader, lambda c, where: queries.worklist(c, self.policy, as_of, within,
+                                                                                        role, where))  # fmt: skip
 
-    def escalations(self, open_only: bool = False) -> list[queries.EscalationItem]:
-        return self._read(lambda c: queries.escalations(c, open_only))
+    def escalations(self, open_only: bool = False,
+                    reader: Reader = access.SYSTEM_READER) -> list[queries.EscalationItem]:  # fmt: skip
+        """Escalations of the cases ``reader`` may read; the read is logged."""
+        return self._read_list("escalations", reader, lambda c, where: queries.escalations(c, open_only, where))
 
     def people(self) -> list[queries.PersonView]:
         return self._read(queries.people)
 
-    def notifications(self, recipient: str | None = None) -> list[NotificationView]:
+    def people_named(self, users: list[str]) -> list[queries.PersonView]:
+        """The people of these user names (one indexed read: the desk asks on every request)."""
+        return self._read(lambda c: queries.people(c, users))
+
+    def account(self, user: str) -> accounts.Account | None:
+        """A person's desk account as sign-in sees it (None: nobody of that name)."""
+        return self._read(lambda c: accounts.account(c, user))
+
+    def person_for_identity(self, issuer: str, subject: str) -> str | None:
+        """The person an OpenID Connect identity is linked to, if any."""
+        return self._read(lambda c: accounts.person_for_identity(c, issuer, subject))
+
+    def notifications(self, recipient: str | None = None,
+                      reader: Reader = access.SYSTEM_READER) -> list[NotificationView]:  # fmt: skip
+        """The outbox: a person reads their own notices; a Head of Service or an admin anyone's; an operator (and
+        the system) anyone's with the text of other people's withheld (a registration notice names the child)."""
         if recipient is not None:
             check_user(recipient, "recipient")
-        return self._read(lambda c: notifications(c, recipient))
+        check_user(reader.user, "reader")
+        refused: list[bool] = []
+
+        def read(connection: Connection) -> list[NotificationView]:
+            refused.clear()
+            scope = access.scope_of(connection, reader).scope
+            mine_only = scope is access.Scope.SOME
+            allowed = scope is not access.Scope.NONE and (not mine_only or recipient in (None, reader.user))
+            access.log_read(connection, "*", "notifications", reader, self.clock(), allowed=allowed)
+            if not allowed:
+                refused.append(True)
+                return []
+            found = notifications(connection, reader.user if mine_only else recipient)
+            if scope is access.Scope.LISTS:
+                found = [n if n.recipient == reader.user else dataclasses.replace(n, body=WITHHELD) for n in found]
+            return found
+
+        result = transaction(self.engine, read)
+        if refused:
+            raise Refused(f"{reader.user} may read only their own notifications")
+        return result
+
+    def replay_checked(self, ref: str, reader: Reader) -> bool:
+        """``replay_matches`` for a reader who may at least read lists (operators check replays); logged."""
+        check_reference(ref)
+
+        def read(connection: Connection) -> bool:
+            allowed = access.scope_of(connection, reader).lists()
+            access.log_read(connection, ref, "replay", reader, self.clock(), allowed=allowed)
+            return allowed
+
+        if not transaction(self.engine, read):
+            raise access.refuse_read(ref)
+        return self.replay_matches(ref)
 
     def caseload_notes(self, as_of: date) -> queries.CaseloadNotes:
         return self._read(lambda c: queries.caseload_notes(c, as_of))

@@ -26,10 +26,13 @@ __all__ = [
     "Amend",
     "Amended",
     "CatchUp",
+    "ChangePerson",
     "Command",
+    "DeactivatePerson",
     "EscalationMove",
     "Fire",
     "Opened",
+    "ReactivatePerson",
     "Register",
     "SweepBatch",
     "SweepReport",
@@ -40,18 +43,58 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """What every command carries: who it is done by (or on behalf of), and where it came from."""
+    """What every command carries: who it is done by (or on behalf of), who typed it, and where it came from.
+
+    ``actor`` is the person on whose behalf it is done (the rules check their role); ``entered_by`` who entered it —
+    the desk's signed-in person, the command line's operating-system account (it runs on the server: that account
+    is the command line's authentication) — recorded beside the actor; ``channel`` desk | cli | flow-run/<id> |
+    system. When someone enters an event on another's behalf, that person is told (``entered_on_your_behalf``).
+    """
 
     actor: str
     source: str | None = None  # the flow run that carried it ("flow-run/<id>"), stamped on the log
     request_id: str | None = None  # idempotency key: a retried command records nothing twice
+    entered_by: str | None = None
+    channel: str | None = None  # None: the flow run (``source``) if any, else "system"
+
+    @property
+    def via(self) -> str:
+        """The channel it came through."""
+        return self.channel or self.source or "system"
 
 
 @dataclass(frozen=True, kw_only=True)
 class AddPerson(Command):
+    """Add a person (an admin's work; see ``storage.people`` for setting up the first admin)."""
+
     user: str
     role: str
     manager: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangePerson(Command):
+    """Change a person's role, manager (``clear_manager``: none) or display name; what is not given is kept."""
+
+    user: str
+    role: str | None = None
+    manager: str | None = None
+    clear_manager: bool = False
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeactivatePerson(Command):
+    """A leaver: they can no longer sign in, act or be allocated; their open allocations are listed."""
+
+    user: str
+    on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactivatePerson(Command):
+    user: str
 
 
 @dataclass(frozen=True, kw_only=True)

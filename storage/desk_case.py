@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 
 from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, Person
-from storage import queries
+from storage import access, queries
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
@@ -65,8 +65,14 @@ def _with_managers(connection: Connection, users: Iterable[str]) -> dict[str, Pe
     return found
 
 
-def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> CasePage:
-    """The case, its whole log and the people it names (with their managers); the read is logged for ``reader``."""
+def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> CasePage | None:
+    """The case, its whole log and the people it names (with their managers), if ``reader`` may read it (None if
+    not, or if there is no such case: ``storage.access``); the read is logged either way."""
+    who = access.Reader(reader, reader, "desk")
+    allowed = access.may_read_case(connection, access.scope_of(connection, who), ref)
+    access.log_read(connection, ref, "desk", who, now, allowed=allowed)
+    if not allowed:
+        return None
     case = queries.load(connection, ref)
     if case.id is None:  # loaded cases always have their row id; a refusal rather than a crash if not
         raise Refused(f"case {ref} could not be read")
@@ -80,7 +86,6 @@ def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> C
     ids = {no: id_ for no, id_ in connection.execute(
         select(_ESCALATIONS.c.no, _ESCALATIONS.c.id).where(_ESCALATIONS.c.case_id == case.id))}  # fmt: skip
     named = set(case.people.values()) | {reader}
-    queries.record_access(connection, ref, "desk", reader, now)
     return CasePage(case, log, ids, _with_managers(connection, named))
 
 

@@ -124,7 +124,10 @@ def dashboard(connection: Connection, policy: Policy, reader: str, as_of: date) 
     if me is None:
         return None
     everything = me.role in SEES_EVERY_CASE
-    case_ids = None if everything else _line_case_ids([m.user for m in line(connection, reader)])
+    # the line's cases read once (two index searches), not again inside each of the five statements below
+    case_ids = (
+        None if everything else list(connection.scalars(_line_case_ids([m.user for m in line(connection, reader)])))
+    )
     scope = "every case" if everything else f"the cases of {reader}'s line"
 
     by_team: Counter[str] = Counter()

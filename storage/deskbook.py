@@ -15,7 +15,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from machines.model import CaseKind, Escalation, EscalationState, Person, Role
-from storage import desk_case, desk_stats
+from storage import access, desk_case, desk_stats
 from storage import desk_queries as dq
 from storage.casebook import Casebook
 from storage.uow import transaction
@@ -46,9 +46,19 @@ class DeskBook:
         """The reader and everyone below them."""
         return self._read(lambda c: dq.line(c, reader))
 
+    def _listed(self, what: str, reader: str, query: Callable[[Connection], R]) -> R:
+        """A list page's read and its access-log row (``*``), in one transaction (every read is logged)."""
+
+        def read(connection: Connection) -> R:
+            found = query(connection)
+            access.log_read(connection, "*", what, access.Reader(reader, reader, "desk"), self.book.clock())
+            return found
+
+        return transaction(self.book.engine, read)
+
     def my_work(self, reader: str, as_of: date) -> dq.MyWork | None:
-        """My work's data, in one read."""
-        return self._read(lambda c: dq.my_work(c, reader, as_of))
+        """My work's data, in one read (logged)."""
+        return self._listed("my-work", reader, lambda c: dq.my_work(c, reader, as_of))
 
     def manages(self, reader: str) -> bool:
         """Whether anyone reports to the reader."""
@@ -56,12 +66,13 @@ class DeskBook:
 
     def work(self, reader: str, as_of: date, *, team: bool = False) -> tuple[list[dq.WorkItem], bool]:
         """The reader's work (or their line's: ``team``), most urgent first; and whether more was left unread."""
-        return self._read(lambda c: dq.work_items(c, reader, as_of, team=team))
+        return self._listed("team-work" if team else "work", reader,
+                            lambda c: dq.work_items(c, reader, as_of, team=team))  # fmt: skip
 
     def escalations(self, reader: str, *, team: bool = False, limit: int = 100) -> tuple[list[dq.EscalationRow], int]:
         """Open escalations raised to the reader (``team``: the others on the cases of their line): the oldest
         ``limit``, and how many there are."""
-        return self._read(lambda c: dq.escalations_for(c, reader, team=team, limit=limit))
+        return self._listed("escalations", reader, lambda c: dq.escalations_for(c, reader, team=team, limit=limit))
 
     def escalation(self, row_id: int, reader: str) -> tuple[dq.EscalationRow, Escalation] | None:
         """One escalation as a row and as the domain's record (for the permission rules), or None."""
@@ -76,12 +87,24 @@ class DeskBook:
         return self._read(lambda c: dq.notifications_for(c, reader))
 
     def case_kind(self, ref: str, reader: str) -> CaseKind | None:
-        """The kind of the case with this reference, or None if there is none (not a read of the case)."""
-        return self._read(lambda c: desk_case.case_kind(c, ref))
+        """The kind of the case with this reference, or None if there is none or the reader may not read it (so a
+        search does not confirm a case exists; not a read of the case)."""
+
+        def read(connection: Connection) -> CaseKind | None:
+            who = access.Reader(reader, reader, "desk")
+            if not access.may_read_case(connection, access.scope_of(connection, who), ref):
+                return None
+            return desk_case.case_kind(connection, ref)
+
+        return self._read(read)
 
     def case_page(self, ref: str, reader: str) -> desk_case.CasePage:
-        """The case page's data; the read is recorded in the access log (a write, so a write transaction)."""
-        return transaction(self.book.engine, lambda c: desk_case.case_page(c, ref, reader, self.book.clock()))
+        """The case page's data, if the reader may read it (need-to-know, ``storage.access``); the read is recorded
+        in the access log, a refused one too (a write, so a write transaction; the refusal after it commits)."""
+        page = transaction(self.book.engine, lambda c: desk_case.case_page(c, ref, reader, self.book.clock()))
+        if page is None:
+            raise access.refuse_read(ref)
+        return page
 
     def people(self, reader: str, role: str | None = None) -> list[dq.Member]:
         """Everyone (or everyone holding ``role``), by user name."""

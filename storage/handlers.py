@@ -9,26 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from machines import checks
 from machines.amend import AMENDED, latest_registration
 from machines.amend import amend as amend_registration
 from machines.errors import Refused
 from machines.events import consequences
-from machines.model import Role
 from machines.procedures import PROCEDURES
-from storage import chain, operations, retention
+from storage import accounts, operations, people, retention
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
     Amend,
     Amended,
     CatchUp,
+    ChangePerson,
     Command,
+    DeactivatePerson,
     EscalationMove,
     Fire,
     Opened,
+    ReactivatePerson,
     Register,
     SweepBatch,
     SweepReport,
@@ -38,33 +40,10 @@ from storage.commands import (
 )
 from storage.ids import escalation_id
 from storage.models import events as _EVENTS
-from storage.models import people as _PEOPLE
-from storage.models import people_log as _PEOPLE_LOG
 from storage.notifications import NotifyEscalation, notify_escalation
-from storage.queries import PersonView
 from storage.uow import UnitOfWork
 
 __all__ = ["HANDLERS", "handle"]
-
-
-def add_person(uow: UnitOfWork, cmd: AddPerson) -> PersonView:
-    try:
-        role = Role(cmd.role)
-    except ValueError:
-        allowed = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
-        raise Refused(f"unknown role {cmd.role!r} (one of {allowed})") from None
-    if role is Role.SYSTEM:
-        raise Refused("the system role fires timers only; it is not given to people")
-    uow.reserve("person", cmd.user)  # read who exists only once nobody else can add them meanwhile
-    if uow.people.get(cmd.user) is not None:
-        raise Refused(f"person {cmd.user!r} already exists")
-    if cmd.manager is not None and uow.people.get(cmd.manager) is None:
-        raise Refused(f"unknown manager {cmd.manager!r} (add them first)")
-    row = {"user": cmd.user, "role": role.value, "manager": cmd.manager}
-    uow.connection.execute(insert(_PEOPLE), {**row, "added_at": uow.now})
-    chain.append(uow.connection, _PEOPLE_LOG, [{**row, "change": "added", "actor": cmd.actor,
-                                                "recorded_at": uow.now}])  # fmt: skip
-    return PersonView(cmd.user, role.value, cmd.manager)
 
 
 def register(uow: UnitOfWork, cmd: Register) -> Opened:
@@ -160,8 +139,18 @@ def sweep_batch(uow: UnitOfWork, cmd: SweepBatch) -> SweepReport:
 
 
 HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
-    AddPerson: add_person,
+    AddPerson: people.add_person,
+    ChangePerson: people.change_person,
+    DeactivatePerson: people.deactivate_person,
+    ReactivatePerson: people.reactivate_person,
     Amend: amend,
+    # desk accounts (storage.accounts)
+    accounts.SetPassword: accounts.set_password,
+    accounts.ChangeOwnPassword: accounts.change_own_password,
+    accounts.IssueLink: accounts.issue_link,
+    accounts.UseLink: accounts.use_link,
+    accounts.SignInAttempt: accounts.sign_in_attempt,
+    accounts.LinkIdentity: accounts.link_identity,
     Register: register,
     Fire: fire,
     ActOnEscalation: act_on_escalation,
@@ -181,4 +170,5 @@ def handle(uow: UnitOfWork, command: Command) -> Any:
     handler = HANDLERS.get(type(command))
     if handler is None:
         raise TypeError(f"no handler for {type(command).__name__}")
+    uow.enter(command.entered_by, command.via)
     return handler(uow, command)

@@ -152,7 +152,7 @@ def _canonical(value: Any) -> Any:
 def fingerprint(command: Command) -> str:
     """The hash of what the command asks (its type and fields; not the request id, nor the run that carried it)."""
     content = {f.name: _canonical(getattr(command, f.name)) for f in dataclasses.fields(command)
-               if f.name not in ("request_id", "source")}  # fmt: skip
+               if f.name not in ("request_id", "source", "entered_by", "channel")}  # fmt: skip
     blob = orjson.dumps([type(command).__qualname__, content], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -33,11 +36,14 @@ from storage.expressions import case_person
 
 __all__ = [
     "access_log",
+    "account_links",
+    "accounts",
     "cases",
     "chain_heads",
     "deadlines",
     "escalations",
     "events",
+    "identities",
     "involvements",
     "metadata",
     "notifications",
@@ -79,7 +85,8 @@ def _when(name: str, nullable: bool = False) -> Column[datetime]:
     return Column(name, DateTime(timezone=True), nullable=nullable)
 
 
-# A user of orderwatch and their role; ``manager`` makes the escalation and ownership chains.
+# A user of orderwatch and their role; ``manager`` makes the escalation and ownership chains. A leaver is
+# deactivated (``active`` false), never deleted: the log names them.
 people = Table(
     "people",
     metadata,
@@ -87,9 +94,14 @@ people = Table(
     Column("role", String(40), nullable=False),
     Column("manager", String(100), ForeignKey("people.user")),
     _when("added_at"),
+    Column("display_name", String(200)),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("deactivated_on", Date),
 )
 
-# Audit of the people table: who added whom, when.
+# Audit of the people table: every change to a person (added, changed, deactivated, reactivated, a password set or a
+# link issued), by whom (``actor``: the admin; ``entered_by``: who typed it — the desk's signed-in person or the
+# operating-system account of the command line), through which ``channel``, with the person before and after.
 people_log = Table(
     "people_log",
     metadata,
@@ -100,7 +112,48 @@ people_log = Table(
     Column("change", String(20), nullable=False),
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
+    Column("before", Json()),
+    Column("after", Json()),
+    Column("entered_by", String(100)),
+    Column("channel", String(80)),
     Column("hash", String(64)),  # the hash chain (storage.chain): this row's content and the previous row's hash
+)
+
+# A person's desk account (local sign-in): an argon2id hash, never the password; lockout after repeated failures.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("user", String(100), ForeignKey("people.user"), primary_key=True),
+    Column("password_hash", String(200)),
+    Column("must_change", Boolean, nullable=False, server_default=false()),
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    _when("locked_until", nullable=True),
+    _when("changed_at", nullable=True),
+)
+
+# An identity from an OpenID Connect provider (issuer, subject) mapped to the person it is: a subject signs in as
+# the same person as their local account.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issuer", String(300), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("user", String(100), ForeignKey("people.user"), nullable=False, index=True),
+    _when("added_at"),
+    UniqueConstraint("issuer", "subject"),
+)
+
+# One-time set-password links: only the SHA-256 of the token is stored; each expires and is used once.
+account_links = Table(
+    "account_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user", String(100), ForeignKey("people.user"), nullable=False),
+    _when("expires_at"),
+    _when("used_at", nullable=True),
+    Column("issued_by", String(100), nullable=False),
+    _when("issued_at"),
 )
 
 # Each local policy a case has run under, stored once: its settings and their content hash (``storage.policies``).
@@ -196,11 +249,16 @@ events = Table(
     _when("recorded_at"),
     Column("payload", Json(), nullable=False),
     Column("consequences", Json(), nullable=False),
+    # who typed it (the desk's signed-in person, the command line's operating-system account; ``actor`` is on whose
+    # behalf) and through which channel: desk | cli | flow-run/<id> | system
+    Column("entered_by", String(100)),
+    Column("channel", String(80)),
     Column("hash", String(64)),  # the case's hash chain (storage.chain)
     UniqueConstraint("case_id", "seq"),
 )
 
-# Every read of a case through the tools, attributable to an actor.
+# Every read of a case (``case_ref``) or of a list (``*``) through the tools, attributable to its reader
+# (``actor``), who typed it and through which channel; a refused read is logged too (``allowed`` false).
 access_log = Table(
     "access_log",
     metadata,
@@ -209,6 +267,9 @@ access_log = Table(
     Column("what", String(20), nullable=False),
     Column("actor", String(100), nullable=False),
     _when("recorded_at"),
+    Column("entered_by", String(100)),
+    Column("channel", String(80)),
+    Column("allowed", Boolean, nullable=False, server_default=true()),
     Column("hash", String(64)),  # one hash chain over the whole access log (storage.chain)
 )
 

@@ -24,7 +24,7 @@ from machines.events import (
     InvolvementStarted,
     NotificationDue,
 )
-from machines.model import CaseFile
+from machines.model import CaseFile, LogEntry, Source
 from machines.wording import escalation_reason_words
 from storage.ids import escalation_id
 from storage.models import escalations as _ESCALATIONS
@@ -32,7 +32,16 @@ from storage.models import involvements as _INVOLVEMENTS
 from storage.models import notifications as _NOTIFICATIONS
 from storage.models import people as _PEOPLE
 
-__all__ = ["Notice", "People", "escalation_notices", "escalation_recipients", "insert_new", "people_roles", "write"]
+__all__ = [
+    "ON_BEHALF",
+    "Notice",
+    "People",
+    "escalation_notices",
+    "escalation_recipients",
+    "insert_new",
+    "people_roles",
+    "write",
+]
 
 People = Mapping[str, tuple[str, str | None]]  # user -> (role, manager)
 _TELLS = {"registration", "iro_allocated"}
@@ -173,6 +182,26 @@ def write(connection: Connection, events: Sequence[DomainEvent], cases: Mapping[
         notices.extend(escalation_notices(esc_id, case.ref, e.reason, role, level, e.on, recipients,
                                           _dues(case, e.no)))  # fmt: skip
     insert_new(connection, notices, now, source or "manual")
+
+
+ON_BEHALF = "entered_on_your_behalf"
+
+
+def on_behalf_notices(ref: str, entries: Sequence[LogEntry], stamps: Sequence[tuple[str | None, str]],
+                      first_seq: int) -> list[Notice]:  # fmt: skip
+    """A notice to the actor of each manual entry someone else entered on their behalf (the command line's
+    ``--actor``, a flow run from the Prefect UI): the case reference, the event, who entered it and how — no
+    personal data of the child."""
+    out = []
+    for i, (entry, (entered_by, channel)) in enumerate(zip(entries, stamps, strict=True)):
+        if entry.source is not Source.MANUAL or entered_by is None or entered_by == entry.actor:
+            continue
+        seq = first_seq + i
+        subject = f"{ref}: {entry.event} was recorded on your behalf"
+        body = (f"{entered_by} recorded {entry.event} on case {ref} on your behalf (on {entry.happened_on.isoformat()},"
+                f" through {channel}). If you did not ask for this, tell your manager.\n/cases/{ref}")  # fmt: skip
+        out.append(Notice(f"{ON_BEHALF}:{ref}:{seq}", entry.actor, ON_BEHALF, ref, subject[:200], body))
+    return out
 
 
 def _involvements(connection: Connection, events: Sequence[DomainEvent], cases: Mapping[str, CaseFile]) -> None:

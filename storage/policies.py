@@ -57,13 +57,20 @@ def policy_from_settings(settings: dict[str, Any]) -> Policy:
 class PolicyBook:
     """The policies of one database as one process sees them: the one in force, and the stored ones by id.
 
-    Stored policies never change, so they are cached by id — except the one in force, which this process may have
-    inserted in a transaction that did not commit (its id could then name another policy later)."""
+    Stored policies never change, so they are cached by id — the one in force too, except while this process's own
+    insert of it is not known to have committed (rolled back, its id could name another policy later)."""
 
     def __init__(self, current: Policy) -> None:
         self.current = current
         self.current_hash = policy_hash(current)
         self._by_id: dict[int, Policy] = {}
+        self._inserted: int | None = None  # the id this process stored the policy in force under, until committed
+
+    def committed(self) -> None:
+        """The transaction that may have stored the policy in force committed: its id can be cached."""
+        if self._inserted is not None:
+            self._by_id[self._inserted] = self.current
+            self._inserted = None
 
     def get(self, connection: Connection, policy_id: int) -> Policy:
         """The stored policy with this id."""
@@ -76,6 +83,8 @@ class PolicyBook:
         if row is None:
             raise LookupError(f"no policy {policy_id}")
         if row.hash == self.current_hash:
+            if policy_id != self._inserted:  # a row this process did not insert was committed by whoever did
+                self._by_id[policy_id] = self.current
             return self.current
         policy = self._by_id[policy_id] = policy_from_settings(dict(row.settings))
         return policy
@@ -111,4 +120,5 @@ class PolicyBook:
         stored = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
         if stored is None:  # pragma: no cover - the insert above, or a concurrent one, stored it
             raise LookupError("the policy in force could not be stored")
+        self._inserted = int(stored)
         return int(stored)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from machines.calendar import parse_date
 from machines.errors import Refused
@@ -205,9 +206,12 @@ class PersonView:
     user: str
     role: str
     manager: str | None
+    active: bool = True
+    display_name: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"user": self.user, "role": self.role, "manager": self.manager}
+        return {"user": self.user, "role": self.role, "manager": self.manager, "active": self.active,
+                "display_name": self.display_name}  # fmt: skip
 
 
 # -- cases --------------------------------------------------------------------------------------------------------
@@ -303,7 +307,7 @@ def log_entries(connection: Connection, ref: str) -> list[LogEntry]:
 
 
 def worklist(connection: Connection, policy: Policy, as_of: date, within: int = 7,
-             role: str | None = None) -> list[WorkItem]:  # fmt: skip
+             role: str | None = None, where: ColumnElement[bool] | None = None) -> list[WorkItem]:  # fmt: skip
     """Open deadlines overdue or due within ``within`` days (and reviews from the start of month 8), soonest
     first; open escalations' deadlines are owned by the role they are raised to."""
     if role is not None:
@@ -324,6 +328,8 @@ def worklist(connection: Connection, policy: Policy, as_of: date, within: int = 
     )  # fmt: skip
     if role is not None:
         query = query.where(d.c.owner == role)
+    if where is not None:  # the reader's cases only (storage.access)
+        query = query.where(where)
     items = []
     for kind, due_on, owner, no, _cid, ref, state, case_kind, dates, esc_id in connection.execute(query):
         items.append(WorkItem(ref, case_kind, state, kind, due_on, owner, "overdue" if due_on < as_of else "due",
@@ -347,19 +353,26 @@ def _flags(policy: Policy, kind: str, dates: Mapping[str, Any], deadline: str) -
     return []
 
 
-def escalations(connection: Connection, open_only: bool = False) -> list[EscalationItem]:
+def escalations(connection: Connection, open_only: bool = False,
+                where: ColumnElement[bool] | None = None) -> list[EscalationItem]:  # fmt: skip
     e = _ESCALATIONS
     query = select(e.c.id, _CASES.c.ref, e.c.state, e.c.raised_to, e.c.reason, e.c.level, e.c.raised_on).join(
         _CASES, _CASES.c.id == e.c.case_id
     )
+    if where is not None:  # the reader's cases only (storage.access)
+        query = query.where(where)
     if open_only:
         query = query.where(e.c.state != EscalationState.resolved.value)
     return [EscalationItem(escalation_id(row[0]), *row[1:]) for row in connection.execute(query.order_by(e.c.id))]
 
 
-def people(connection: Connection) -> list[PersonView]:
-    query = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).order_by(_PEOPLE.c.user)
-    return [PersonView(*row) for row in connection.execute(query)]
+def people(connection: Connection, users: list[str] | None = None) -> list[PersonView]:
+    """Everyone (or the people named), by user name."""
+    p = _PEOPLE
+    query = select(p.c.user, p.c.role, p.c.manager, p.c.active, p.c.display_name).order_by(p.c.user)
+    if users is not None:
+        query = query.where(p.c.user.in_(users))
+    return [PersonView(u, r, m, bool(a), d) for u, r, m, a, d in connection.execute(query)]
 
 
 def counts_by_state(connection: Connection) -> dict[str, dict[str, int]]:

@@ -40,7 +40,10 @@ from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
 from storage.models import people as _PEOPLE
 
-__all__ = ["Conflict", "Loaded", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
+__all__ = ["Conflict", "Loaded", "Stamp", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
+
+
+Stamp = tuple[str | None, str]  # who entered a log entry (None: nobody recorded) and through which channel
 
 
 class Conflict(Exception):
@@ -164,7 +167,7 @@ _CASE_COLUMNS = (
     "disposed_on",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
-_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).where(
+_SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager, _PEOPLE.c.active).where(
     _PEOPLE.c.user.in_(bindparam("users", expanding=True))
 )
 
@@ -173,8 +176,9 @@ def load_people(connection: Connection, users: Sequence[str]) -> dict[str, Perso
     """The people named, in one query per 500 (unknown names are left out)."""
     found: dict[str, Person] = {}
     for start in range(0, len(users), 500):
-        for user, role, manager in connection.execute(_SELECT_PEOPLE, {"users": list(users[start : start + 500])}):
-            found[user] = Person(user, _ROLES[role], manager)
+        rows = connection.execute(_SELECT_PEOPLE, {"users": list(users[start : start + 500])})
+        for user, role, manager, active in rows:
+            found[user] = Person(user, _ROLES[role], manager, bool(active))
     return found
 
 
@@ -416,11 +420,18 @@ class Writes:
         self.new_heads: list[dict[str, Any]] = []  # new cases' chain heads, known once their events are sealed
 
     def add(
-        self, connection: Connection, loaded: Loaded, entries: Iterable[LogEntry], now: datetime, source: str | None
+        self,
+        connection: Connection,
+        loaded: Loaded,
+        entries: Iterable[LogEntry],
+        now: datetime,
+        source: str | None,
+        stamps: Sequence[Stamp] | None = None,
     ) -> None:
         """Queue the aggregate's changes and its new log entries (a new case is inserted at once: its children
-        need its id)."""
+        need its id). ``stamps``: each entry's (entered_by, channel), in order."""
         entries = list(entries)
+        stamps = list(stamps) if stamps is not None else [(None, source or "system")] * len(entries)
         case = loaded.case
         open_dues = [d.due_on for d in case.deadlines if d.is_open]
         values = {
@@ -512,6 +523,8 @@ class Writes:
                     "recorded_at": now,
                     "payload": jsonable(entry.payload),
                     "consequences": consequences(entry.changes),
+                    "entered_by": stamps[i][0],
+                    "channel": stamps[i][1],
                 }
             )
         # the case's chain goes on from its head; the new head is written with the case (below, or in ``flush``)

@@ -35,7 +35,7 @@ from storage.errors import Busy, Fault, Unavailable, record_fault
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
 from storage.policies import PolicyBook
-from storage.rows import Conflict, Loaded, Writes, load_cases, load_people
+from storage.rows import Conflict, Loaded, Stamp, Writes, load_cases, load_people
 
 __all__ = ["HOOKS", "Directory", "UnitOfWork", "transaction"]
 
@@ -92,7 +92,14 @@ class UnitOfWork:
         self._locks = connection.dialect.name == "postgresql"
         self._cases: dict[str, Loaded] = {}
         self._entries: dict[str, list[LogEntry]] = {}
+        self._stamps: dict[str, list[Stamp]] = {}
         self._told = 0  # how many of ``events`` the outbox has written
+        # who enters what this unit of work records now, and through which channel (set per command: ``enter``)
+        self.stamp: Stamp = (None, source or "system")
+
+    def enter(self, entered_by: str | None, channel: str) -> None:
+        """The entries recorded from now on are entered by ``entered_by`` through ``channel``."""
+        self.stamp = (entered_by, channel)
 
     # -- taking cases ---------------------------------------------------------------------------------------------
 
@@ -204,8 +211,10 @@ class UnitOfWork:
         if not entries:
             return
         log = self._entries.setdefault(loaded.case.ref, [])
+        stamps = self._stamps.setdefault(loaded.case.ref, [])
         for entry in entries:
             log.append(entry)
+            stamps.append(self.stamp)
             self.events.extend(entry.changes)
 
     def touch(self, loaded: Loaded) -> None:
@@ -219,10 +228,17 @@ class UnitOfWork:
         """Write every case this transaction changed, and its log, in one executemany per statement; then the
         notices and involvements their domain events call for (the outbox: same transaction, or none of it)."""
         writes = Writes()
+        behalf: list[outbox.Notice] = []
         for ref, entries in self._entries.items():
-            writes.add(self.connection, self._cases[ref], entries, self.now, self.source)
+            loaded = self._cases[ref]
+            stamps = self._stamps.get(ref, [])
+            first_seq = 1 if loaded.new else loaded.last_seq + 1
+            behalf.extend(outbox.on_behalf_notices(ref, entries, stamps, first_seq))
+            writes.add(self.connection, loaded, entries, self.now, self.source, stamps)
         writes.flush(self.connection)
         self._entries.clear()
+        self._stamps.clear()
+        outbox.insert_new(self.connection, behalf, self.now, self.source or "manual")
         if self._told < len(self.events):
             cases = {ref: loaded.case for ref, loaded in self._cases.items()}
             outbox.write(self.connection, self.events[self._told :], cases, self.now, self.source)

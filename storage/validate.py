@@ -26,6 +26,7 @@ _MAX_INT = 2**31 - 1  # the integer columns' range on PostgreSQL
 # Fields (of commands and registrations) that hold a name, and what the refusal calls it.
 _NAMES = {
     "actor": "user name",
+    "entered_by": "user name",
     "user": "user name",
     "manager": "user name",
     "social_worker": "user name",

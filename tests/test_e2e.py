@@ -73,10 +73,10 @@ def test_deployments_run_for_real(stack: Stack) -> None:
 
     _run_deployment(stack, "record-event/record-event", "case_ref=SO-E2E", "event=allocate_iro", "actor=su1",
                     "on=2026-01-20", "iro=iro1")  # fmt: skip
-    assert _orderwatch(env, "show", "SO-E2E")["state"] == "awaiting_first_cin"
+    assert _orderwatch(env, "show", "SO-E2E", "--actor", "hos1")["state"] == "awaiting_first_cin"
 
     swept = _run_deployment(stack, "daily-sweep/daily-sweep", "as_of=2026-02-10")
-    shown = _orderwatch(env, "show", "SO-E2E")
+    shown = _orderwatch(env, "show", "SO-E2E", "--actor", "hos1")
     assert {"kind": "first_cin_meeting", "due_on": "2026-02-05", "status": "missed"} in shown["deadlines"]  # type: ignore[operator]
     assert swept.name == "sweep-2026-02-10"
 
@@ -116,7 +116,7 @@ def test_a_refused_manual_event_fails_with_the_rule_and_no_traceback(stack: Stac
     with stack.client() as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
     assert logs and not [log.message for log in logs if "Traceback" in log.message]
-    assert _orderwatch(stack.env, "show", "SO-REF")["state"] == "registered"
+    assert _orderwatch(stack.env, "show", "SO-REF", "--actor", "sw1")["state"] == "registered"
 
 
 def test_no_prefect_service_wrote_a_traceback(stack: Stack) -> None:

@@ -195,7 +195,11 @@ def test_a_new_shell_reaches_orderwatch_and_prefect_through_orderwatch_env(up: U
                           "bash", "-c", script], capture_output=True, text=True, timeout=180)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert "Created flow run" in ran.stdout
-    moved = wait_for("SO-ENV to move", lambda: up.orderwatch("show", "SO-ENV")["state"] == "awaiting_first_cin", 120)
+    moved = wait_for(
+        "SO-ENV to move",
+        lambda: up.orderwatch("show", "SO-ENV", "--actor", "sw1")["state"] == "awaiting_first_cin",
+        120,
+    )
     assert moved
 
 

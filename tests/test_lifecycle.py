@@ -145,9 +145,11 @@ def test_export_holds_everything_about_the_case_as_json_and_escaped_html(cli: Cl
     assert [e["payload"]["note"] for e in out["events"] if e["event"] == "record_progress"] == [note]
     assert {d["kind"] for d in out["deadlines"]} and out["escalations"] and out["involvements"]
     assert out["notifications"] and all(n["case_ref"] in (SO, None) for n in out["notifications"])
-    assert [a["what"] for a in out["access_log"] if a["actor"] == "hos1"] == ["show"]
-    again = cli("export", SO, "--actor", "hos1").json  # the export itself was a logged read
-    assert [a["what"] for a in again["access_log"] if a["actor"] == "hos1"] == ["show", "export"]
+    # the export is itself a logged read, and is in its own access log
+    assert [a["what"] for a in out["access_log"] if a["actor"] == "hos1"] == ["show", "export"]
+    assert all(a["allowed"] for a in out["access_log"] if a["actor"] == "hos1")
+    refused = cli("export", SO, "--actor", "iro2")  # not involved: need-to-know (storage.access)
+    assert refused.rc == 2 and "C-1" not in refused.err + refused.out
     page = cli("export", SO, "--actor", "hos1", "--format", "html", json_out=False)
     assert page.rc == 0 and page.out.startswith("<!DOCTYPE html>")
     assert "<script>" not in page.out and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page.out

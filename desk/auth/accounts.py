@@ -39,9 +39,11 @@ class RefusalReason(StrEnum):
 
 @dataclass(frozen=True)
 class Verified:
-    """The user name and password are right and the account may sign in."""
+    """The user name and password are right and the account may sign in (``must_change``: only to choose a new
+    password — a temporary one an admin issued)."""
 
     person_id: str
+    must_change: bool = False
 
 
 @dataclass(frozen=True)

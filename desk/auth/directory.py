@@ -22,6 +22,6 @@ class StoragePeople:
 
     def active_person(self, person_id: str) -> Person | None:
         found = self._reads.person(person_id)
-        if found is None:
+        if found is None or not found.active:  # a leaver's sessions end at their next request
             return None
         return Person(found.user, found.user, frozenset({found.role.value}))

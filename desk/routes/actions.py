@@ -138,7 +138,8 @@ def _case_action(request: Request, ref: str, event: str, person: Any, form: Form
 
     def act(values: dict[str, Any], on: date, request_id: str) -> Response:
         result = writes(request).handle(Fire(actor=me.user, ref=ref, event=event, on=on, fields=values,
-                                             source="desk", request_id=f"desk:{request_id}"))  # fmt: skip
+                                             source="desk", request_id=f"desk:{request_id}",
+                                             entered_by=me.user))  # fmt: skip
         state = desk_state(request)
         state.services.events.action(ref, event, me.user, state.clock())
         moved = result.from_state != result.to_state
@@ -188,7 +189,8 @@ def _escalation_action(request: Request, esc: str, action: str, person: Any, for
 
     def act(values: dict[str, Any], on: date, request_id: str) -> Response:
         writes(request).handle(ActOnEscalation(actor=me.user, action=action, on=on, escalation=row.row_id,
-                                               fields=values, source="desk", request_id=f"desk:{request_id}"))  # fmt: skip
+                                               fields=values, source="desk", request_id=f"desk:{request_id}",
+                                               entered_by=me.user))  # fmt: skip
         state = desk_state(request)
         state.services.events.action(row.case, f"escalation.{action}", me.user, state.clock())
         flash(request, spec.title, f"Done for {row.id} on case {row.case}, on {long_date(on)}.")

@@ -79,7 +79,7 @@ def _register(request: Request, kind: str, person: Any, form: FormData | None) -
     def act(values: dict[str, Any], on: date, request_id: str) -> Response:
         registration = proc.registration(**values)
         writes(request).handle(Register(actor=me.user, registration=registration, on=on, source="desk",
-                                        request_id=f"desk:{request_id}"))  # fmt: skip
+                                        request_id=f"desk:{request_id}", entered_by=me.user))  # fmt: skip
         state = desk_state(request)
         state.services.events.action(registration.ref, proc.registration.event, me.user, state.clock())
         flash(request, f"{proc.title} registered", f"Case {registration.ref} was opened on {long_date(on)}.")

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from desk.auth.accounts import RefusalReason, Refused
+from desk.auth.accounts import RefusalReason, Refused, Verified
 from desk.web import desk_state, render, safe_next, session_handle
 
 __all__ = ["router"]
@@ -28,6 +28,7 @@ ENDED = {
     "idle": "You were signed out because you had not done anything for a while. Sign in again to carry on.",
     "absolute": "You were signed out because you had been signed in for a long time. Sign in again to carry on.",
     "inactive": "Your session has ended. Sign in again to carry on.",
+    "password-set": "Your password is set. Sign in with it.",
 }
 
 
@@ -102,6 +103,9 @@ def sign_in(
     limiter.reset(account_key)
     handle.sign_in(person, "password", now)
     log.info("desk: %s signed in with a password", person.id)
+    if isinstance(result, Verified) and result.must_change and handle.session is not None:
+        handle.session.data["must_change"] = True  # a temporary password: nothing else until it is changed
+        return RedirectResponse("/account/password", status_code=303)
     return RedirectResponse(safe_next(next), status_code=303)
 
 

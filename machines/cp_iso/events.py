@@ -8,7 +8,7 @@ from typing import Any
 from machines.calendar import twenty_six_weeks_date
 from machines.model import CaseFile, Directory, Person, Role
 from machines.policy import Policy
-from machines.spec import Effect, Raised, choice, date_field, event, flag, note, people, text
+from machines.spec import Raised, choice, date_field, event, flag, note, people, stamp, text
 from machines.supervision_order import SORegistration
 
 __all__ = ["CPC", "EVENTS", "NOT_MINUTED", "NOT_THREE_WAY", "SW"]
@@ -16,13 +16,6 @@ __all__ = ["CPC", "EVENTS", "NOT_MINUTED", "NOT_THREE_WAY", "SW"]
 NOT_THREE_WAY = "not a 3-way discussion"
 NOT_MINUTED = "concurrency decision not confirmed as minuted"
 _TIMETABLE = ("issued", "cmh", "irh", "final_hearing")
-
-
-def _stamp(key: str) -> Effect:
-    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
-        case.dates[key] = on
-
-    return effect
 
 
 def _inform_cpc(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
@@ -152,7 +145,7 @@ EVENTS = [
                   "move_review_to": date_field("Move the next CP review to", required=False)},
           meets={"three_way_discussion"}, effect=_three_way, flags=_three_way_flags),
     event("complete_single_assessment", "Record the single assessment as complete", SW, owner="social_worker",
-          meets={"single_assessment"}, effect=_stamp("single_assessment_on")),
+          meets={"single_assessment"}, effect=stamp("single_assessment_on")),
     event("hold_midway_discussion", "Record the midway discussion", CPC,
           fields={"decision": choice("Decision", "continue", "step_down"), "note": note()},
           meets={"midway_discussion"}, effect=_midway),
@@ -164,7 +157,7 @@ EVENTS = [
                                               hint="the first review after a 3-way discussion decided 'concurrent'")},
           meets={"cp_review"}, effect=_cp_review, flags=_cp_review_flags, confirm=True),
     event("invite_guardian", "Invite the Children's Guardian to the review", CPC, meets={"guardian_invitation"},
-          effect=_stamp("guardian_invited_on")),
+          effect=stamp("guardian_invited_on")),
     event("record_guardian_contact", "Record a contact with the Children's Guardian", CPC,
           effect=_guardian_contact),
     event("record_final_hearing", "Record the final hearing", COURT,

@@ -20,6 +20,7 @@ from machines.spec import (
     note,
     people,
     person,
+    stamp,
     tasks,
     text,
 )
@@ -30,16 +31,6 @@ __all__ = ["EVENTS"]
 
 TO_FOLLOW = "to_follow"  # the 'advise, assist and befriend' plan follows the first CIN meeting (seed §2)
 NOT_ON_THE_AGENDA = "minutes do not cover the IRO Agenda"
-
-
-def _stamp(key: str, *detail_keys: str) -> Effect:
-    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
-        case.dates[key] = on
-        for k in detail_keys:
-            if k in fields:
-                case.details[k] = fields[k]
-
-    return effect
 
 
 def _allocate_iro(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
@@ -224,14 +215,14 @@ EVENTS = [
           meets={"quality_check"}, effect=_quality_check("failed", "criteria_not_met"), raises=_quality_check_failed),
     event("confirm_remedial_action", "Confirm the agreed actions are applied", (Role.TEAM_MANAGER, Role.HEAD_OF_SERVICE),
           fields={"note": text("What was done")}, meets={"management_response"},
-          effect=_stamp("remedial_action_on", "note")),
+          effect=stamp("remedial_action_on", "note")),
     event("schedule_review", "Schedule the month-9 review", IRO, owner="iro",
           fields={"review_on": date_field("Review date")}, effect=_schedule_review),
     event("hold_review", "Record the review meeting", IRO, owner="iro",
           fields={"outcome": choice("Outcome", "step_down", "extend", "inconclusive")}, meets={"month9_review"},
           effect=_meeting("review_held_on", "review"), raises=_urgent_review, confirm=True),
     event("record_progress", "Record progress after the urgent review", SW, owner="social_worker",
-          meets={"progress_check"}, effect=_stamp("progress_on")),
+          meets={"progress_check"}, effect=stamp("progress_on")),
     event("progress_check", "No progress two weeks after the meeting", SYSTEM, timer=True),
     event("hold_reconvened_review", "Record the reconvened meeting", IRO, owner="iro",
           fields={"outcome": choice("Outcome", "step_down", "extend"),
@@ -253,15 +244,15 @@ EVENTS = [
                   **{key: text(question[0].upper() + question[1:]) for key, question in FIVE_QUESTIONS.items()}},
           meets={"hos_decision"}, effect=_hos_decision("seek_extension"), confirm=True),
     event("approve_application", "Legal Gateway approves the application", LEGAL,
-          meets={"legal_gateway"}, effect=_stamp("application_approved_on")),
+          meets={"legal_gateway"}, effect=stamp("application_approved_on")),
     event("decline_application", "Legal Gateway declines the application", LEGAL,
-          meets={"legal_gateway"}, effect=_stamp("application_declined_on")),
+          meets={"legal_gateway"}, effect=stamp("application_declined_on")),
     event("file_application", "File the application to extend", LEGAL,
-          meets={"application_filing"}, effect=_stamp("application_filed_on")),
+          meets={"application_filing"}, effect=stamp("application_filed_on")),
     event("court_extends", "The court extends the order", COURT, fields={"new_expiry": date_field("New expiry")},
           effect=_court_extends, confirm=True),
-    event("court_refuses", "The court refuses the extension", COURT, effect=_stamp("extension_refused_on"),
+    event("court_refuses", "The court refuses the extension", COURT, effect=stamp("extension_refused_on"),
           confirm=True),
     event("order_expiry", "The order expires", SYSTEM, timer=True),
-    event("discharge", "The court discharges the order", COURT, effect=_stamp("discharged_on"), confirm=True),
+    event("discharge", "The court discharges the order", COURT, effect=stamp("discharged_on"), confirm=True),
 ]  # fmt: skip

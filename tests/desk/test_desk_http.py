@@ -172,10 +172,10 @@ def test_internal_errors_show_a_correlation_id_and_nothing_else(
 
 
 def test_unknown_paths_send_strangers_to_sign_in_and_show_people_not_found(desk: Desk, client: DeskClient) -> None:
-    stranger = client.get("/people/secret")
-    assert stranger.status_code == 303 and stranger.headers["location"] == "/sign-in?next=%2Fpeople%2Fsecret"
+    stranger = client.get("/nowhere/secret")
+    assert stranger.status_code == 303 and stranger.headers["location"] == "/sign-in?next=%2Fnowhere%2Fsecret"
     assert client.get("/sign-in?next=https://evil.example/").text.count('value="/"') == 1
     http_sign_in(client)
-    missing = client.get("/people/secret")
+    missing = client.get("/nowhere/secret")
     assert missing.status_code == 404 and "Page not found" in missing.text
     assert client.get("/healthz").text == "ok"

@@ -139,7 +139,7 @@ def test_every_case_page_passes_axe_and_keeps_the_csp(page: Page, sqlite_world: 
     checked(page)
     visit("/?view=team", "My team's work")
     visit("/cases", "Cases")
-    visit("/cases/SO-1003", "Case SO-1003")
+    visit("/cases/SO-1004", "Case SO-1004")  # tm1 reads their own team's cases (need-to-know)
     visit("/cases/CP-2003", "Case CP-2003")
     visit("/escalations", "Escalations")
     visit("/dashboard", "Dashboard")

@@ -179,13 +179,16 @@ def test_the_case_page_says_where_the_case_is_and_what_happened(world: World) ->
 
 
 def test_only_the_actions_a_person_may_take_are_offered_and_the_others_refused(world: World) -> None:
-    with world.client("tm2") as c:
+    before = snapshot_without_reads(world.url)
+    with world.client("tm2") as c:  # another team's case: need-to-know (issue 13) — not even shown to exist
+        assert c.get("/cases/SO-1001").status_code == 404
+        assert c.get("/cases/SO-1001/actions/record_first_cin_meeting").status_code == 404
+    with world.client("hos1") as c:  # reads every case, records none of these
         page = c.get("/cases/SO-1001")
-        assert re.findall(r'href="/cases/SO-1001/actions/(\w+)"', page.text) == ["discharge"]
-        before = snapshot_without_reads(world.url)
+        assert re.findall(r'href="/cases/SO-1001/actions/(\w+)"', page.text) == []
         refused = c.get("/cases/SO-1001/actions/record_first_cin_meeting")
         assert refused.status_code == 403
-        assert "Only the allocated social worker sw1 or their manager may do this, not tm2." in refused.text
+        assert "Only these roles may do this: social worker, team manager." in refused.text
         token = csrf_of(page.text)
         posted = c.post("/cases/SO-1001/actions/record_first_cin_meeting",
                         data={"csrf_token": token, **when(CASEWORK_TODAY)})  # fmt: skip
@@ -221,7 +224,7 @@ def test_every_manual_event_can_be_recorded_through_its_form(world: World, event
         assert posted.headers["location"] == f"/cases/{ref}"
         page = c.get(f"/cases/{ref}")
     assert spec.title in text_of(page.text)  # the banner
-    last = [h for h in world.book.history(ref, "test") if h.source.startswith("manual")][-1]
+    last = [h for h in world.book.history(ref, "hos1") if h.source.startswith("manual")][-1]
     assert (last.event, last.actor, last.on, last.source) == (event, step.actor, step.on, "manual:desk")
 
 

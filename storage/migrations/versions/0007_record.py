@@ -1,7 +1,7 @@
 """record: hash chains over the event log, the people log and the access log; their heads; append-only guards
 
 Revision ID: 0007_record
-Revises: 0006_desk
+Revises: 0007_people
 Create Date: 2026-11-26
 
 - ``hash`` on ``events``, ``people_log`` and ``access_log``; ``cases.log_head`` (with ``last_seq``, where a case's
@@ -23,7 +23,7 @@ from storage import chain
 from storage import models as m
 
 revision: str = "0007_record"
-down_revision: str | None = "0006_desk"
+down_revision: str | None = "0007_people"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
