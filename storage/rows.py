@@ -6,14 +6,12 @@ and a unit of work's changes are written with one ``executemany`` per statement,
 
 from __future__ import annotations
 
-import enum
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam, insert, or_, select, update
 
 from machines.calendar import parse_date
@@ -39,6 +37,7 @@ from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
 from storage.models import people as _PEOPLE
+from storage.plain import jsonable
 
 __all__ = ["Conflict", "Loaded", "Stamp", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
 
@@ -48,33 +47,6 @@ Stamp = tuple[str | None, str]  # who entered a log entry (None: nobody recorded
 
 class Conflict(Exception):
     """Another transaction changed the case first; the operation is retried from a fresh read."""
-
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: dates as ISO strings, enums as their values, tuples as lists, keys as strings."""
-    if type(value) in _PLAIN:  # the common case, first: most payload values are plain
-        return value
-    try:  # orjson does exactly that, in C, a dozen times faster than the walk below
-        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:  # a type orjson does not know (a non-dict Mapping, …): walk it
-        return _walk(value)
-
-
-def _walk(value: Any) -> Any:
-    if type(value) in _PLAIN:
-        return value
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value._value_
-    if isinstance(value, Mapping):
-        return {str(k): _walk(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_walk(v) for v in value]
-    return value
 
 
 @dataclass(slots=True)
@@ -416,7 +388,6 @@ class Writes:
         self.changed_escalations: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.refs: list[str] = []
-        self.opened = 0  # cases inserted (counted in ``chain_heads``)
         self.new_heads: list[dict[str, Any]] = []  # new cases' chain heads, known once their events are sealed
 
     def add(
@@ -531,7 +502,6 @@ class Writes:
         loaded.log_head = seal(loaded.log_head, "events", rows)
         self.events.extend(rows)
         if loaded.new:
-            self.opened += 1
             self.new_heads.append({"b_id": case_id, "log_head": loaded.log_head})
         else:
             self.cases[-1]["log_head"] = loaded.log_head
@@ -551,8 +521,7 @@ class Writes:
         ):
             if rows:
                 statement.execute(connection, rows)
-        if self.new_heads:
+        if self.new_heads:  # new cases: their chains' heads, and the count of cases opened (storage.chain)
             _BULK_SET_HEAD.execute(connection, self.new_heads)
-        if self.opened:
-            count_cases(connection, self.opened)
+            count_cases(connection, len(self.new_heads))
         self.__init__()  # type: ignore[misc]
