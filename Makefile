@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 # --dist loadfile: a test module runs in one worker, so an end-to-end module's tests share its one Prefect server
 # (xdist 3.8's loadgroup does not group under pytest 9.2: it renames item._nodeid, which nodeid no longer reads)
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider --durations=15
 
 # Benchmarks (bench/): each prints one JSON document; figures in README.md. Not part of `make test`.
 bench: bench-sweep bench-transitions bench-floor bench-prefect bench-simulate bench-cli bench-desk

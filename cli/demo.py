@@ -162,6 +162,29 @@ def load_demo(db: str, until: date, *, echo: bool = False) -> None:
                 os.environ[key] = value
 
 
+def demo_passwords(db: str, password: str | None = None) -> str:
+    """Give every demo person (and the demo's admin) a desk password — one, generated unless given — set by the
+    demo's admin through the write path (``orderwatch up --demo`` prints it once)."""
+    import secrets
+
+    from storage import accounts
+    from storage.casebook import Casebook
+    from storage.clock import now
+    from storage.db import make_engine
+
+    password = password or secrets.token_urlsafe(12)
+    hashed = accounts.hash_password(password)
+    engine = make_engine(db)
+    try:
+        book = Casebook(engine, clock=now)
+        for user in [DEMO_ADMIN, *(u for u, _, _ in PEOPLE)]:
+            book.handle(accounts.SetPassword(actor=DEMO_ADMIN, user=user, password_hash=hashed, must_change=False,
+                                             channel="cli"))  # fmt: skip
+    finally:
+        engine.dispose()
+    return password
+
+
 def _step_date(args: list[str]) -> date | None:
     for flag in ("--on", "--as-of", "--notified-on", "--iso-date"):
         if flag in args:

@@ -30,7 +30,9 @@ def print_human(result: Any) -> None:
                 if item["event"] == "amended":  # a correction: what was, what is, and why
                     effects = f"{p['field']}: {p['from']} -> {p['to']} ({p['reason']})" + (f"; {effects}" if effects
                                                                                           else "")  # fmt: skip
-                print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {item['actor']} [{item['source']}]"
+                entered = item.get("entered_by")
+                by = item["actor"] + (f", entered by {entered}" if entered and entered != item["actor"] else "")
+                print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {by} [{item['source']}]"
                       + (f"\n      {effects}" if effects else ""))  # fmt: skip
             else:
                 print("  ".join(f"{k}={v}" for k, v in item.items() if v not in (None, [], {})))

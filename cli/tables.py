@@ -16,7 +16,7 @@ from machines.spec import EventSpec, Procedure, describe_due
 if TYPE_CHECKING:
     from statemachine import StateMachine
 
-__all__ = ["MATRIX_ROLES", "TABLES", "matrix_events", "render_table"]
+__all__ = ["MATRIX_RAISED_TO", "MATRIX_ROLES", "TABLES", "matrix_escalation_actions", "matrix_events", "render_table"]
 
 
 def _row(*cells: str) -> str:
@@ -113,10 +113,23 @@ def matrix_events() -> list[tuple[str, CaseKind, tuple[Role, ...]]]:
     return rows
 
 
+# the escalation actions are checked on an escalation raised to the Safeguarding Unit manager (a missed allocation)
+MATRIX_RAISED_TO = Role.SAFEGUARDING_UNIT_MANAGER
+
+
+def matrix_escalation_actions() -> list[tuple[str, tuple[Role, ...]]]:
+    """The escalation actions, with who may take them on an escalation raised to ``MATRIX_RAISED_TO``: the role it
+    is raised to, and the Head of Service (``machines.escalation.may_act``)."""
+    return [(name, (MATRIX_RAISED_TO, Role.HEAD_OF_SERVICE)) for name in ACTIONS]
+
+
 def _permissions() -> str:
     head = ["event", *(_SHORT[r.value] for r in MATRIX_ROLES)]
     rows = [[f"`{name}` ({kind.value})", *("✓" if r in roles else "·" for r in MATRIX_ROLES)]
             for name, kind, roles in matrix_events()]  # fmt: skip
+    rows += [[f"`{name}` (ESC raised to {_SHORT[MATRIX_RAISED_TO.value]})",
+              *("✓" if r in roles else "·" for r in MATRIX_ROLES)]
+             for name, roles in matrix_escalation_actions()]  # fmt: skip
     return _table(head, rows)
 
 

@@ -181,7 +181,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 def _load_demo(env: dict[str, str]) -> str:
-    from cli.demo import cases_in, load_demo
+    from cli.demo import DEMO_ADMIN, PEOPLE, cases_in, demo_passwords, load_demo
     from flows.views import plural
     from storage import clock
 
@@ -190,7 +190,9 @@ def _load_demo(env: dict[str, str]) -> str:
     if held:
         return f"demo not loaded: the database already holds {plural(held, 'case')}"
     load_demo(url, clock.today())
-    return "demo caseload loaded"
+    password = demo_passwords(url)
+    names = ", ".join([u for u, _, _ in PEOPLE] + [f"{DEMO_ADMIN} (admin)"])
+    return f"demo caseload loaded; desk accounts {names}: password {password} (shown once)"
 
 
 def first_start_notice(credential: Credential, ui: str) -> list[str]:

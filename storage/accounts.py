@@ -15,6 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -78,12 +79,15 @@ def hash_password(password: str) -> str:
 def matches(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; an account with no hash is checked against a dummy one (same time)."""
     try:
-        return HASHER.verify(password_hash or _DUMMY, password)
+        return HASHER.verify(password_hash or _dummy(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
-_DUMMY = HASHER.hash("no account has this password, it only takes the time a real one would")
+@cache
+def _dummy() -> str:
+    """Made at the first check, not at import: a hash costs a quarter of a second, and every command imports this."""
+    return HASHER.hash("no account has this password, it only takes the time a real one would")
 
 
 # -- commands --------------------------------------------------------------------------------------------------------

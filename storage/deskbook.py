@@ -117,6 +117,8 @@ class DeskBook:
         me = self.person(reader)
         if me is None:
             return None
+        # counts, not case content — but every read is logged with its reader (the kept figures' too)
+        self._listed("dashboard", reader, lambda c: None)
         if me.role not in dq.SEES_EVERY_CASE:
             return self._count(reader, as_of)
         with self._lock:

@@ -364,4 +364,6 @@ Index("ix_cases_kind_state", cases.c.kind, cases.c.state)
 Index("ix_deadlines_kind_status_due_on", deadlines.c.kind, deadlines.c.status, deadlines.c.due_on)
 Index("ix_deadlines_status_closed_on", deadlines.c.status, deadlines.c.closed_on, deadlines.c.kind)
 Index("ix_people_manager", people.c.manager)
+# need-to-know (migration 0007_people): a reader's cases through their line's current involvements
+Index("ix_involvements_user_to_on", involvements.c.user, involvements.c.to_on)
 Index("ix_escalations_raised_to_state_raised_on", escalations.c.raised_to, escalations.c.state, escalations.c.raised_on)

@@ -63,7 +63,10 @@ class Notice:
 
 
 def people_roles(connection: Connection) -> dict[str, tuple[str, str | None]]:
-    return {u: (r, m) for u, r, m in connection.execute(select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager))}
+    """Who may be told, with their role and manager: active people only (a leaver is told nothing more; a line
+    through them ends there, and the role's holders are told instead)."""
+    p = _PEOPLE
+    return {u: (r, m) for u, r, m in connection.execute(select(p.c.user, p.c.role, p.c.manager).where(p.c.active))}
 
 
 def holders(people: People, role: str) -> list[str]:

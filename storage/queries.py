@@ -1,7 +1,7 @@
 """The queries: what people and operators read, as typed results (each with ``as_json``, the CLI contract's shape).
 
-Reads change nothing, except the access log that ``show`` and ``history`` write (every read of a case is
-attributable).
+Reads change nothing; who may read what, and the access log every read writes, are ``storage.access``'s (applied by
+``storage.casebook``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from machines.errors import Refused
 from machines.model import CaseFile, CaseKind, DeadlineStatus, EscalationState, LogEntry, Role
 from machines.policy import Policy
 from machines.procedures import PROCEDURES
-from storage import chain
 from storage.ids import escalation_id
-from storage.models import access_log as _ACCESS
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
@@ -49,7 +47,6 @@ __all__ = [
     "load",
     "log_entries",
     "people",
-    "record_access",
     "worklist",
 ]
 
@@ -156,12 +153,15 @@ class HistoryEntry:
     payload: dict[str, Any]
     consequences: dict[str, list[Any]]
     escalation_no: int | None = None
+    entered_by: str | None = None  # who typed it (None: recorded before issue 13, or by the system)
+    channel: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         item = {"seq": self.seq, "event": self.event, "from": self.from_state, "to": self.to_state,
                 "actor": self.actor, "role": self.role, "source": self.source, "on": self.on.isoformat(),
                 "recorded_at": self.recorded_at.isoformat(), "payload": self.payload,
-                "consequences": self.consequences}  # fmt: skip
+                "consequences": self.consequences, "entered_by": self.entered_by,
+                "channel": self.channel}  # fmt: skip
         return item | ({"escalation_no": self.escalation_no} if self.escalation_no is not None else {})
 
 
@@ -282,14 +282,11 @@ def caseload_notes(connection: Connection, as_of: date) -> CaseloadNotes:
     return CaseloadNotes(days, no_contact, flagged)
 
 
-def record_access(connection: Connection, ref: str, what: str, actor: str, now: datetime) -> None:
-    chain.append(connection, _ACCESS, [{"case_ref": ref, "what": what, "actor": actor, "recorded_at": now}])
-
-
 def history(connection: Connection, ref: str) -> list[HistoryEntry]:
     rows = connection.execute(
         select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
-                                        "happened_on", "recorded_at", "payload", "consequences", "escalation_no")))
+                                        "happened_on", "recorded_at", "payload", "consequences", "escalation_no",
+                                        "entered_by", "channel")))
         .where(_EVENTS.c.case_id == case_id(connection, ref))
         .order_by(_EVENTS.c.seq)
     )  # fmt: skip

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from cli.tables import MATRIX_ROLES, matrix_events
+from cli.tables import MATRIX_RAISED_TO, MATRIX_ROLES, matrix_escalation_actions, matrix_events
 from machines.cp_iso import CpIsoRegistration
 from machines.errors import Refused
 from machines.model import CaseKind, Role
 from machines.supervision_order import SORegistration
 from storage.access import ROLE_REACH, Reach, Reader
 from storage.casebook import Casebook
-from storage.commands import AddPerson, Command, Fire, Register
+from storage.commands import ActOnEscalation, AddPerson, Command, Fire, Register
 from tests.conftest import CAST
 
 ON = date(2026, 7, 1)
@@ -76,6 +76,28 @@ def test_every_role_against_every_event(book: Casebook) -> None:
                 wrong.append((name, role.value))
     assert wrong == [], "the rules and the README's permissions table disagree"
     assert len(matrix_events()) * len(MATRIX_ROLES) == 32 * 12  # the matrix's size, as reported
+
+
+def test_every_role_against_every_escalation_action(book: Casebook) -> None:
+    """One escalation per cell (a missed IRO allocation, raised to the Safeguarding Unit manager): an action that
+    succeeds changes its escalation only."""
+    _setup(book)
+    cells = [(a, roles, r) for a, roles in matrix_escalation_actions() for r in MATRIX_ROLES]
+    for n in range(len(cells)):
+        book.handle(Register(actor="sw1", registration=_so(f"E-{n}"), on=REGISTERED))
+    book.sweep(date(2026, 6, 10))
+    wrong = []
+    for n, (action, roles, role) in enumerate(cells):
+        assert book.load(f"E-{n}").escalations[0].raised_to is MATRIX_RAISED_TO
+        command = ActOnEscalation(actor=ACTING[role], ref=f"E-{n}", no=1, action=action, on=date(2026, 6, 10))
+        try:
+            book.handle(command)
+            refused_for_role = False
+        except Refused as refused:
+            refused_for_role = f" may not {action} an escalation raised to " in str(refused)
+        if refused_for_role != (role not in roles):
+            wrong.append((action, role.value))
+    assert wrong == [] and len(cells) == 3 * 12
 
 
 def _expected(reach: Reach) -> set[str]:

@@ -111,6 +111,8 @@ def test_every_event_records_who_entered_it_and_the_person_it_was_for_is_told(db
     build_so("awaiting_first_cin")(cli)
     rows = _rows(db_url, events)
     assert {(r.entered_by, r.channel) for r in rows} == {(os_account(), "cli")}
+    assert {(h["entered_by"], h["channel"]) for h in ok(cli, "history", SO)} == {(os_account(), "cli")}
+    assert f"by su1, entered by {os_account()} [manual]" in cli("history", SO, json_out=False).out
     told = [n for n in ok(cli, "notifications", "--recipient", "su1") if n["kind"] == "entered_on_your_behalf"]
     assert len(told) == 1
     assert told[0]["subject"] == f"{SO}: allocate_iro was recorded on your behalf"
@@ -135,3 +137,11 @@ def test_an_event_entered_by_its_own_actor_tells_nobody(db_url: str, cli: Cli) -
     (last,) = [r for r in _rows(db_url, events) if r.event == "allocate_iro"]
     assert (last.actor, last.entered_by, last.channel) == ("su1", "su1", "desk")
     assert [n for n in ok(cli, "notifications", "--recipient", "su1") if n["kind"] == "entered_on_your_behalf"] == []
+
+
+def test_a_leaver_is_told_nothing_more(cli: Cli) -> None:
+    ok(cli, "people", "add", "su2", "--role", "safeguarding_unit")
+    ok(cli, "people", "deactivate", "su2")
+    assert cli(*so_register()).rc == 0  # the Safeguarding Unit is told of a registration: su1, not the leaver
+    told = {n["recipient"] for n in ok(cli, "notifications") if n["kind"] == "registration"}
+    assert told == {"su1"}

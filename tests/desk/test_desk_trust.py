@@ -23,6 +23,7 @@ from desk.services import DeskServices
 from desk.settings import DeskSettings
 from storage import accounts
 from storage.models import access_log
+from tests.desk.axe import assert_accessible
 from tests.desk.conftest import (
     CASEWORK_TODAY,
     PASSWORD,
@@ -34,6 +35,7 @@ from tests.desk.conftest import (
     http_sign_in,
     serve_in_thread,
 )
+from tests.desk.test_desk_browser import _assert_clean
 
 SIGNS_IN = ("admin1", "tm1", "sw1", "sw2", "iro1", "iro2", "hos1")
 
@@ -202,6 +204,12 @@ def test_an_admin_deactivates_a_leaver_who_then_cannot_sign_in(trust_world: Worl
 # -- in a real browser ----------------------------------------------------------------------------------------------
 
 
+def checked(page: Page) -> None:
+    """No serious or critical axe violation, nothing against the CSP, no script error."""
+    assert_accessible(page)
+    _assert_clean(page)
+
+
 def sign_in(page: Page, world: World, user: str) -> None:
     page.goto(world.url_of("/sign-in"))
     page.fill("#user-name", user)
@@ -222,10 +230,17 @@ def test_browser_an_admin_deactivates_a_leaver_who_then_cannot_sign_in(page: Pag
     world = trust_sqlite_world
     sign_in(page, world, "admin1")
     page.get_by_role("link", name="People").first.click()
+    checked(page)
     page.get_by_role("link", name="sw2").click()
     expect(page.locator("h1")).to_have_text("sw2")
+    checked(page)
     page.click("button:has-text('Deactivate sw2')")
     expect(page.locator(".desk-deactivated h2")).to_have_text("sw2 is deactivated")
+    checked(page)
+    page.goto(world.url_of("/people/new"))
+    checked(page)
+    page.goto(world.url_of("/account/password"))
+    checked(page)
     page.click("button:has-text('Sign out')")
     page.goto(world.url_of("/sign-in"))
     page.fill("#user-name", "sw2")
@@ -240,9 +255,12 @@ def test_the_desks_lists_are_logged_with_their_reader(trust_world: World) -> Non
     with client(trust_world, "tm1") as c:
         assert c.get("/").status_code == 200
         assert c.get("/escalations").status_code == 200
+        assert c.get("/dashboard").status_code == 200
     engine = make_engine(trust_world.url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(access_log.c.what, access_log.c.entered_by, access_log.c.channel)
                             .where(access_log.c.case_ref == "*", access_log.c.actor == "tm1")).all()  # fmt: skip
     engine.dispose()
-    assert {("my-work", "tm1", "desk"), ("escalations", "tm1", "desk")} <= {tuple(r) for r in rows}
+    assert {("my-work", "tm1", "desk"), ("escalations", "tm1", "desk"), ("dashboard", "tm1", "desk")} <= {
+        tuple(r) for r in rows
+    }

@@ -7,7 +7,8 @@ Create Date: 2026-11-26 08:00:00
 People gain a display name and an active flag (a leaver is deactivated, never deleted); the people log keeps each
 change's before and after, who typed it and the channel. Events and the access log record ``entered_by`` and
 ``channel`` beside ``actor``; the access log also records refused reads (``allowed``). Desk accounts (argon2id
-hashes, lockout), OpenID Connect identities mapped to people, and one-time set-password links (hashed tokens).
+hashes, lockout), OpenID Connect identities mapped to people, and one-time set-password links (hashed tokens); an
+index on involvements by person (need-to-know reads a reader's line's cases through it).
 
 Columns are added with plain ADD COLUMN, not a batch copy: on SQLite a copy of ``events`` would drop its append-only
 triggers. Existing rows keep ``entered_by`` and ``channel`` empty: nobody recorded them.
@@ -41,6 +42,7 @@ def upgrade() -> None:
     op.add_column("access_log", sa.Column("entered_by", sa.String(length=100), nullable=True))
     op.add_column("access_log", sa.Column("channel", sa.String(length=80), nullable=True))
     op.add_column("access_log", sa.Column("allowed", sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.create_index("ix_involvements_user_to_on", "involvements", ["user", "to_on"])
     op.create_table(
         "accounts",
         sa.Column("user", sa.String(length=100), nullable=False),
@@ -90,6 +92,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_identities_user"), table_name="identities")
     op.drop_table("identities")
     op.drop_table("accounts")
+    op.drop_index("ix_involvements_user_to_on", table_name="involvements")
     for table, columns in (
         ("access_log", ("allowed", "channel", "entered_by")),
         ("events", ("channel", "entered_by")),
