@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from storage.access import Reader
     from storage.casebook import Casebook
 
-__all__ = ["MAX_BATCH", "MAX_WITHIN", "ReplayDiffers", "run_on_database"]
+__all__ = ["MAX_BATCH", "MAX_WITHIN", "RecordBroken", "ReplayDiffers", "run_on_database"]
 
 MAX_BATCH = 10_000  # cases per sweep transaction
 MAX_WITHIN = 3_660  # days ahead a worklist looks: ten years
@@ -28,6 +28,10 @@ CHANNEL = "cli"
 
 class ReplayDiffers(Exception):
     """A case's log does not reproduce it: an internal fault, whose message names only the case."""
+
+
+class RecordBroken(ReplayDiffers):
+    """A restored database whose chains do not verify: exit 1, naming the first broken link."""
 
 
 def run_on_database(args: argparse.Namespace) -> Any:
@@ -44,8 +48,13 @@ def run_on_database(args: argparse.Namespace) -> Any:
         applied = upgrade(engine, policy)
         if args.command == "migrate":
             from storage.db import HEAD
+            from storage.roles import app_role_name, grant_app_role
 
-            return {"schema": HEAD, "applied": applied}
+            done: dict[str, Any] = {"schema": HEAD, "applied": applied}
+            role = app_role_name(args.app_role)
+            if role is not None and engine.dialect.name == "postgresql":
+                done["app_role"] = grant_app_role(engine, role).as_json()
+            return done
         book = Casebook(engine, policy, clock=clock.now)
         return _COMMANDS[args.command](book, args)
     finally:
@@ -142,9 +151,18 @@ def _password_from_stdin() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
+_SO_DATES = ("order_date", "expiry", "dob", "notified_on")
+_CP_DATES = ("iso_date", "next_review", "last_review", "icpc", "issued", "cmh", "irh", "final_hearing", "dob")
+_REG_TEXTS = ("case", "child", "social_worker", "actor")
+
+
 def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
     from machines.supervision_order import SORegistration
     from storage.commands import Register
+
+    merge_options(args, read_object(args.from_source, "so register"), what="so register", dates=_SO_DATES,
+                  texts=_REG_TEXTS, required=("case", "child", "order_date", "actor"))  # fmt: skip
 
     reg = SORegistration(args.case, args.child, args.order_date, args.expiry, args.dob, args.notified_on,
                          args.social_worker)  # fmt: skip
@@ -154,8 +172,12 @@ def _register_so(book: Casebook, args: argparse.Namespace) -> Any:
 
 
 def _register_cp_iso(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
     from machines.cp_iso import CpIsoRegistration
     from storage.commands import Register
+
+    merge_options(args, read_object(args.from_source, "cp-iso register"), what="cp-iso register", dates=_CP_DATES,
+                  texts=_REG_TEXTS, required=("case", "child", "iso_date", "next_review", "actor"))  # fmt: skip
 
     reg = CpIsoRegistration(args.case, args.child, args.iso_date, args.next_review, args.last_review, args.icpc,
                             args.issued, args.cmh, args.irh, args.final_hearing, args.dob,
@@ -171,6 +193,10 @@ def _fire(book: Casebook, args: argparse.Namespace) -> Any:
 
     on = _not_future(args.on or clock.today(), "--on")
     fields = parse_fields(args.fields)
+    if args.from_source is not None:
+        from cli.from_input import read_object, set_fields
+
+        fields = set_fields(read_object(args.from_source, "fire"), fields, "fire")
     esc = parse_escalation_id(args.ref)
     key = args.request_id
     if esc is not None:
@@ -236,6 +262,79 @@ def _replay(book: Casebook, args: argparse.Namespace) -> Any:
     return {"case": args.ref, "state": str(book.load(args.ref).state), "reproduced": True}
 
 
+def _verify(book: Casebook, _args: argparse.Namespace) -> Any:
+    from storage.verify import verify
+
+    return verify(book.engine)
+
+
+def _backup(book: Casebook, args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from cli.secure import var_dir
+    from storage.backup import backup
+
+    if args.to:
+        to = Path(args.to)
+    else:
+        stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+        suffix = "db" if book.engine.dialect.name == "sqlite" else "dump"
+        to = var_dir() / "backups" / f"orderwatch-{stamp}.{suffix}"
+    return backup(book.engine, to)
+
+
+def _restore(book: Casebook, args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from storage.backup import restore
+
+    restored = restore(book.engine, Path(args.path), force=args.force)
+    if not restored.verified.ok and restored.verified.broken is not None:
+        raise RecordBroken(f"restored, but it does not verify: {restored.verified.broken.describe()}")
+    return restored
+
+
+def _amend(book: Casebook, args: argparse.Namespace) -> Any:
+    from cli.from_input import merge_options, read_object
+    from storage.commands import Amend
+
+    merge_options(args, read_object(args.from_source, "amend"), what="amend", dates=(),
+                  texts=("field", "to", "reason", "actor"), required=("field", "to", "reason", "actor"))  # fmt: skip
+    if args.field not in ("child_id", "dob", "order_date"):
+        raise Refused("amend --field must be one of child_id, dob, order_date")
+    return book.handle(Amend(actor=args.actor, ref=args.ref, field=args.field, value=args.to, reason=args.reason,
+                             on=clock.today(), request_id=args.request_id, **_stamp()))  # fmt: skip
+
+
+def _retention(book: Casebook, args: argparse.Namespace) -> Any:
+    from storage.retention import Dispose
+
+    today = clock.today()
+    due = book.retention_due(today)
+    if args.dry_run:
+        return due
+    if not args.actor:
+        raise Refused("retention --dispose: the following arguments are required: --actor")
+    # one case per transaction: a refusal or a fault stops there, the ones before it stay disposed; a case with
+    # unresolved escalations is held back (listed, not disposed of) until people resolve them
+    done: list[Any] = []
+    for item in due:
+        if item.open_escalations:
+            done.append({"case": item.case, "held_back": f"{item.open_escalations} unresolved escalation(s)"})
+        else:
+            done.append(book.handle(Dispose(actor=args.actor, ref=item.case, on=today, **_stamp())))
+    return done
+
+
+def _export(book: Casebook, args: argparse.Namespace) -> Any:
+    exported = book.export(args.ref, _as_reader(args.actor))
+    if args.format == "html":
+        from cli.export_html import render
+
+        return render(exported.as_json())
+    return exported
+
+
 _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "people": _people,
     "so": _register_so,
@@ -249,4 +348,10 @@ _COMMANDS: dict[str, Callable[[Casebook, argparse.Namespace], Any]] = {
     "notifications": lambda book, args: _notifications(book, args),
     "replay": _replay,
     "policy": _policy,
+    "verify": _verify,
+    "amend": _amend,
+    "backup": _backup,
+    "export": _export,
+    "restore": _restore,
+    "retention": _retention,
 }

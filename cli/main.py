@@ -23,7 +23,7 @@ from cli.output import plain, print_human
 from cli.parser import build_parser
 from machines.errors import Refused
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 # psycopg reports an aborted pipeline through its logger as well as by raising; the command line says it once
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
-        result = plain(run(args))
+        raw = run(args)
+        result = plain(raw)
     except Refused as exc:
         return _fail(str(exc), want_json, 2)
     except Exception as exc:  # an internal fault: one line, exit 1 (ORDERWATCH_DEBUG=1 for the traceback)
@@ -125,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":  # exit 1 when something needs attention
         print(json.dumps(result.as_dict()) if want_json else "\n".join(result.lines()))
         return 1 if result.problems else 0
+    if args.command == "verify":  # exit 1 naming the first broken link
+        print(json.dumps(result) if want_json else "\n".join(raw.lines()))
+        return 0 if raw.ok else 1
     try:
         if want_json:
             print(json.dumps(result, default=str))
@@ -136,5 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def entry() -> int:
+    """The ``orderwatch`` console script: files and folders it (and every process it starts — Prefect's server,
+    workers, the desk) creates are its owner's only (0600/0700): the database, backups, logs, credentials."""
+    os.umask(0o077)
+    return main()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    raise SystemExit(entry())

@@ -26,6 +26,10 @@ def print_human(result: Any) -> None:
                 what = item["event"] + (f" (escalation {item['escalation_no']})" if "escalation_no" in item else "")
                 moved = f"{item['from'] or '-'} -> {item['to']}"
                 effects = "; ".join(f"{k}: {', '.join(str(x) for x in v)}" for k, v in item["consequences"].items())
+                p = item["payload"]
+                if item["event"] == "amended":  # a correction: what was, what is, and why
+                    effects = f"{p['field']}: {p['from']} -> {p['to']} ({p['reason']})" + (f"; {effects}" if effects
+                                                                                          else "")  # fmt: skip
                 entered = item.get("entered_by")
                 by = item["actor"] + (f", entered by {entered}" if entered and entered != item["actor"] else "")
                 print(f"{item['seq']:>3} {item['on']} {what:<32} {moved:<44} by {by} [{item['source']}]"

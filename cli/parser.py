@@ -52,6 +52,16 @@ def _request_id(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _from(parser: argparse.ArgumentParser, keys: str) -> None:
+    parser.add_argument(
+        "--from",
+        dest="from_source",
+        metavar="-|FILE",
+        help=f"a JSON object ({keys}) read from standard input (-) or a file: personal data and free text stay off "
+        "the command line, which every local user can see",
+    )
+
+
 def _admin(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--actor",
@@ -133,28 +143,32 @@ def build_parser() -> argparse.ArgumentParser:
         dest="so_command", required=True, parser_class=_Parser
     )
     reg = so.add_parser("register", parents=[common], help="register a final Supervision Order")
-    reg.add_argument("--case", required=True)
-    reg.add_argument("--child", required=True)
-    reg.add_argument("--order-date", required=True, type=_date)
+    _from(reg, "the options' keys: child, dob, order_date, …")
+    # --case, --child, --order-date and --actor are required, given here or in --from (checked once merged)
+    reg.add_argument("--case")
+    reg.add_argument("--child")
+    reg.add_argument("--order-date", type=_date)
     reg.add_argument("--expiry", type=_date)
     reg.add_argument("--dob", type=_date)
     reg.add_argument("--notified-on", type=_date)
     reg.add_argument("--social-worker")
-    reg.add_argument("--actor", required=True)
+    reg.add_argument("--actor")
     _request_id(reg)
 
     cp = sub.add_parser("cp-iso", help="CP plan + Interim Supervision Order cases").add_subparsers(
         dest="cp_command", required=True, parser_class=_Parser
     )
     creg = cp.add_parser("register", parents=[common], help="register a CP + ISO case")
-    creg.add_argument("--case", required=True)
-    creg.add_argument("--child", required=True)
-    creg.add_argument("--iso-date", required=True, type=_date)
-    creg.add_argument("--next-review", required=True, type=_date)
+    _from(creg, "the options' keys: child, dob, iso_date, …")
+    # --case, --child, --iso-date, --next-review and --actor are required, here or in --from
+    creg.add_argument("--case")
+    creg.add_argument("--child")
+    creg.add_argument("--iso-date", type=_date)
+    creg.add_argument("--next-review", type=_date)
     for name in ("--last-review", "--icpc", "--issued", "--cmh", "--irh", "--final-hearing", "--dob"):
         creg.add_argument(name, type=_date)
     creg.add_argument("--social-worker")
-    creg.add_argument("--actor", required=True)
+    creg.add_argument("--actor")
     _request_id(creg)
 
     fire = sub.add_parser(
@@ -169,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     fire.add_argument("--actor", required=True)
     fire.add_argument("--on", type=_date, help="the date it happened (default: today)")
     fire.add_argument("--set", dest="fields", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
+    _from(fire, "the --set keys and their values")
     _request_id(fire)
 
     sweep = sub.add_parser("sweep", parents=[common], help="let every deadline due before the date pass")
@@ -224,7 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--replay-sample", type=int, default=200, metavar="N")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema (first use does it too)")
+    mig = sub.add_parser(
+        "migrate", parents=[common], help="create or upgrade the database schema (first use does it too)"
+    )
+    mig.add_argument(
+        "--app-role",
+        metavar="ROLE",
+        help="PostgreSQL: the application's role, created and granted INSERT/SELECT only on the logs (default: "
+        "$ORDERWATCH_APP_ROLE, else orderwatch_app; 'none' to leave roles alone)",
+    )
+    sub.add_parser("verify", parents=[common], help="check every hash chain of the record; exit 1 naming a break")
+    bak = sub.add_parser("backup", parents=[common], help="a consistent copy of the database, taken while it runs")
+    bak.add_argument("--to", metavar="PATH", help="the new backup file (default: var/backups/orderwatch-<UTC time>)")
+    exp = sub.add_parser("export", parents=[common], help="everything held about a case (subject access request)")
+    exp.add_argument("ref")
+    exp.add_argument("--format", choices=["json", "html"], default="json")
+    exp.add_argument("--actor", required=True, help="who is reading (the export is logged)")
+    amend = sub.add_parser("amend", parents=[common], help="correct a mis-keyed child id, date of birth or order date")
+    amend.add_argument("ref")
+    amend.add_argument("--field", choices=["child_id", "dob", "order_date"])
+    amend.add_argument("--to", metavar="VALUE", help="the correct value (better: in --from)")
+    amend.add_argument("--reason", help="why (kept in the log)")
+    amend.add_argument("--actor")
+    _from(amend, "field, to, reason, actor")
+    _request_id(amend)
+    ret = sub.add_parser("retention", parents=[common], help="cases due for disposal; dispose of them")
+    how_ret = ret.add_mutually_exclusive_group(required=True)
+    how_ret.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
+    how_ret.add_argument("--dispose", action="store_true", help="dispose of every case due (audited, in its log)")
+    ret.add_argument("--actor", help="who disposes (head_of_service or admin); needed with --dispose")
+    res = sub.add_parser("restore", parents=[common], help="put a backup in place of the database, then verify it")
+    res.add_argument("path", metavar="PATH")
+    res.add_argument("--force", action="store_true", help="overwrite a database that holds cases or people")
 
     policy = sub.add_parser("policy", help="the local policies cases run under").add_subparsers(
         dest="policy_command", required=True, parser_class=_Parser

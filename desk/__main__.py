@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         help="reverse proxies whose X-Forwarded-For/-Proto are trusted (the client address is rate-limited)",
     )
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what the desk creates (a SQLite file, logs) is its owner's only
     try:
         settings = DeskSettings.from_env(os.environ)
         settings = dataclasses.replace(

@@ -18,6 +18,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from machines import checks
 from machines import escalation as escalations
+from machines.amend import AMENDED, replay_amendment
 from machines.errors import Refused
 from machines.escalation import EscalationMachine, next_level
 from machines.events import (
@@ -306,6 +307,8 @@ class Casework:
                 case = rules.open(registration.from_payload(p), e.actor, e.happened_on, authorize=False).case
             elif case is None:
                 raise ValueError("a log must start with the case's registration")
+            elif e.event == AMENDED:
+                replay_amendment(case, p, e.happened_on)
             elif e.event == POLICY_MIGRATED:
                 policy = (policies or {}).get(str(p["to"]))
                 if policy is None:

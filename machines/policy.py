@@ -65,6 +65,10 @@ class Policy:
     review_agenda: tuple[str, ...] = ("support_plan_progress", "threshold_remains", "seek_extension")
     # Days the authority is closed beyond England-and-Wales bank holidays.
     closure_days: tuple[date, ...] = ()
+    # Retention (PROCEDURES §6, rev.): a case is kept until the child's Nth birthday; with no date of birth, N years
+    # after the case ended. The authority's, not a case's: applied as in force when disposing (not in the hash).
+    retention_age: int = _days(25, low=18, high=100)
+    retention_years_after_end: int = _days(25, low=1, high=100)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -27,7 +27,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from functools import cache
 
-from sqlalchemy import Connection, insert, or_, select, union
+from sqlalchemy import Connection, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from machines.errors import Refused
@@ -35,6 +35,7 @@ from machines.model import CaseKind, DeadlineStatus, Person, Role
 from machines.names import shown
 from machines.permissions import events_from
 from machines.procedures import PROCEDURES
+from storage import chain
 from storage.expressions import case_person
 from storage.models import access_log as _ACCESS
 from storage.models import cases as _CASES
@@ -247,9 +248,10 @@ def case_filter(access: Access) -> ColumnElement[bool] | None:
 def log_read(connection: Connection, ref: str, what: str, reader: Reader, now: datetime, *,
              allowed: bool = True) -> None:  # fmt: skip
     """One access-log row (``ref`` '*' for a list)."""
-    connection.execute(insert(_ACCESS), {"case_ref": ref, "what": what, "actor": reader.user, "recorded_at": now,
-                                         "entered_by": reader.entered_by, "channel": reader.channel,
-                                         "allowed": allowed})  # fmt: skip
+    # sealed onto the access log's hash chain (storage.chain)
+    chain.append(connection, _ACCESS, [{"case_ref": ref, "what": what, "actor": reader.user, "recorded_at": now,
+                                        "entered_by": reader.entered_by, "channel": reader.channel,
+                                        "allowed": allowed}])  # fmt: skip
 
 
 def refuse_read(ref: str) -> Refused:

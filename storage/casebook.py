@@ -22,11 +22,13 @@ from machines.repolicy import POLICY_MIGRATED
 from storage import access, accounts, idempotency, queries
 from storage.access import Reader
 from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
+from storage.export import CaseExport, export_case
 from storage.handlers import handle
 from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
 from storage.policies import PolicyBook
 from storage.policy_migration import PolicyPlan, apply_plan, plan, stored_policies
+from storage.retention import DueCase, due
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
 from storage.validate import check_command, check_reference, check_request_id, check_user
@@ -248,6 +250,15 @@ class Casebook:
         if refused:
             raise Refused(f"{reader.user} may not read the {what}: not an active person orderwatch knows")
         return result  # type: ignore[return-value]
+
+    def export(self, ref: str, reader: str | Reader) -> CaseExport:
+        """Everything held about the case, for a subject access request, if ``reader`` may read it; the read is
+        logged, refused or not (and is in the export's own access log)."""
+        return self._read_case(ref, reader, "export", lambda c: export_case(c, ref))
+
+    def retention_due(self, on: date) -> list[DueCase]:
+        """Cases due for disposal on ``on`` (``orderwatch retention --dry-run``), under the policy in force."""
+        return self._read(lambda c: due(c, self.policy, on))
 
     def worklist(self, as_of: date, within: int = 7, role: str | None = None,
                  reader: Reader = access.SYSTEM_READER) -> list[queries.WorkItem]:  # fmt: skip

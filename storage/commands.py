@@ -23,6 +23,8 @@ from storage.notices import Notice, notices
 __all__ = [
     "ActOnEscalation",
     "AddPerson",
+    "Amend",
+    "Amended",
     "CatchUp",
     "ChangePerson",
     "Command",
@@ -137,6 +139,18 @@ class ActOnEscalation(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Amend(Command):
+    """Correct a mis-keyed registration (``machines.amend``): ``field`` (child_id, dob, order_date) to ``value``,
+    for ``reason``, recorded on ``on`` in the case's log with the old and the new value."""
+
+    ref: str
+    field: str
+    value: str
+    reason: str
+    on: date
+
+
+@dataclass(frozen=True, kw_only=True)
 class CatchUp(Command):
     """Let one case's deadlines due before ``as_of`` pass (the sweep's work for one case)."""
 
@@ -159,6 +173,21 @@ class WholeBatchRefused(Refused):
 
 
 # -- results ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Amended:
+    """What an amendment did (``orderwatch amend``'s answer): never the values themselves (they are personal)."""
+
+    case: str
+    field: str
+    on: date
+    dates: list[str]
+    consequences: dict[str, list[Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"case": self.case, "amended": self.field, "on": self.on.isoformat(), "dates_moved": self.dates,
+                "consequences": self.consequences}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

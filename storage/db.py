@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_URL", "WRITE", "database_url", "make_engine"]
 DEFAULT_URL = "sqlite:///var/orderwatch.db"
 # The newest migration (a test keeps it equal to Alembic's head): a current schema is recognised without importing
 # Alembic, which would cost every command line a twentieth of a second.
-HEAD = "0007_delivery"
+HEAD = "0007_record"
 # Execution option of a unit of work that writes: on SQLite its transaction begins IMMEDIATE (it takes the write
 # lock first, so what it reads cannot change before it writes); the value EXCLUSIVE begins it EXCLUSIVE (migrations).
 WRITE = "orderwatch_write"
@@ -75,7 +75,8 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # a new folder is its owner's only (an existing one is left as its owner made it)
+            Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -88,6 +89,7 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
             if parsed.database and parsed.database != ":memory:":
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                _private(parsed.database)
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -99,6 +101,17 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _private(database: str) -> None:
+    """The SQLite file and its journal readable by their owner only (a file made before this rule, too)."""
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            st = os.stat(path)
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(path, 0o600)
+        except OSError:  # not there (yet), or not ours: nothing to do
+            continue
 
 
 def alembic_config() -> Config:

@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
+
+from machines import checks
+from machines.amend import AMENDED, latest_registration
+from machines.amend import amend as amend_registration
 from machines.errors import Refused
-from storage import accounts, delivery, digest, operations, people
+from machines.events import consequences
+from machines.procedures import PROCEDURES
+from storage import accounts, delivery, digest, operations, people, retention
 from storage.commands import (
     ActOnEscalation,
     AddPerson,
+    Amend,
+    Amended,
     CatchUp,
     ChangePerson,
     Command,
@@ -31,6 +40,7 @@ from storage.commands import (
     transition,
 )
 from storage.ids import escalation_id
+from storage.models import events as _EVENTS
 from storage.notifications import NotifyEscalation, notify_escalation
 from storage.uow import UnitOfWork
 
@@ -84,6 +94,27 @@ def act_on_escalation(uow: UnitOfWork, cmd: ActOnEscalation) -> EscalationMove:
                           esc.raised_to, cmd.on, everything)  # fmt: skip
 
 
+def amend(uow: UnitOfWork, cmd: Amend) -> Amended:
+    """Correct a registration: deadlines due before the day pass first (as for any event), then the amendment."""
+    loaded = uow.case(cmd.ref)
+    case = loaded.case
+    rules = uow.rules(loaded)
+    actor = checks.person(uow.people, cmd.actor)
+    checks.in_order(case, cmd.on)
+    uow.record(loaded, rules.catch_up(case, cmd.on))
+    registrations = {p.registration.event for p in PROCEDURES.values()} | {AMENDED}
+    rows = uow.connection.execute(
+        select(_EVENTS.c.event, _EVENTS.c.payload, _EVENTS.c.happened_on)
+        .where(_EVENTS.c.case_id == case.id, _EVENTS.c.event.in_(sorted(registrations)))
+        .order_by(_EVENTS.c.seq)
+    ).all()
+    registration = latest_registration([(event, payload) for event, payload, _on in rows])
+    entry = amend_registration(case, registration, rows[0][2], cmd.field, cmd.value, cmd.reason, actor, cmd.on,
+                               rules.policy)  # fmt: skip
+    uow.record(loaded, [entry])
+    return Amended(cmd.ref, cmd.field, cmd.on, sorted(entry.payload["dates"]), consequences(entry.changes))
+
+
 def catch_up(uow: UnitOfWork, cmd: CatchUp) -> int:
     loaded = uow.case(cmd.ref)
     entries = uow.rules(loaded).catch_up(loaded.case, cmd.as_of)
@@ -113,6 +144,7 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     ChangePerson: people.change_person,
     DeactivatePerson: people.deactivate_person,
     ReactivatePerson: people.reactivate_person,
+    Amend: amend,
     # desk accounts (storage.accounts)
     accounts.SetPassword: accounts.set_password,
     accounts.ChangeOwnPassword: accounts.change_own_password,
@@ -131,6 +163,7 @@ HANDLERS: dict[type[Command], Callable[[UnitOfWork, Any], Any]] = {
     delivery.ClaimNotifications: delivery.claim_notifications,
     delivery.RecordDelivery: delivery.record_delivery,
     digest.MakeDigests: digest.make_digests,
+    retention.Dispose: retention.dispose,
     # the system's own record: the sweep's runs, operators' alarms
     operations.StartSweepRun: operations.start_sweep_run,
     operations.FinishSweepRun: operations.finish_sweep_run,

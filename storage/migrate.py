@@ -53,6 +53,17 @@ def _lock(connection: Connection) -> None:
     # SQLite: the transaction began EXCLUSIVE (storage.db); nobody else writes until it ends
 
 
+def _may_migrate(connection: Connection, current: str | None) -> None:
+    """PostgreSQL: the application's role may not change the schema (``storage.roles``) — say so in one line."""
+    if connection.dialect.name != "postgresql":
+        return
+    if not connection.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar():
+        raise Refused(
+            f"the database schema is at revision {shown(current)} and this orderwatch needs {HEAD}: this database "
+            "role may not migrate it; run `orderwatch migrate` as the schema's owner"
+        )
+
+
 def _next(script: ScriptDirectory, current: str | None) -> str:
     """The revision that follows ``current`` (refusing one this code does not know)."""
     if current is not None:
@@ -90,6 +101,7 @@ def migrate(engine: Engine, policy: Policy | None = None) -> Migrated:
         if current == script.get_current_head():
             return None
         target = _next(script, current)
+        _may_migrate(connection, current)
         config.attributes["connection"] = connection
         command.upgrade(config, target)  # env.py runs it in this transaction
         return target

@@ -39,6 +39,7 @@ __all__ = [
     "account_links",
     "accounts",
     "cases",
+    "chain_heads",
     "deadlines",
     "escalations",
     "events",
@@ -116,6 +117,7 @@ people_log = Table(
     Column("after", Json()),
     Column("entered_by", String(100)),
     Column("channel", String(80)),
+    Column("hash", String(64)),  # the hash chain (storage.chain): this row's content and the previous row's hash
 )
 
 # A person's desk account (local sign-in): an argon2id hash, never the password; lockout after repeated failures.
@@ -187,6 +189,10 @@ cases = Table(
     Column("revision", Integer, nullable=False),
     _when("opened_at"),
     Column("policy_id", Integer, ForeignKey("policies.id")),
+    # the head of the case's event chain (storage.chain): with ``last_seq``, a log cut short is detected
+    Column("log_head", String(64)),
+    # a disposed case (PROCEDURES §6) is a tombstone: the only state in which its log's payloads may be erased
+    Column("disposed_on", Date),
 )
 
 deadlines = Table(
@@ -248,6 +254,7 @@ events = Table(
     # behalf) and through which channel: desk | cli | flow-run/<id> | system
     Column("entered_by", String(100)),
     Column("channel", String(80)),
+    Column("hash", String(64)),  # the case's hash chain (storage.chain)
     UniqueConstraint("case_id", "seq"),
 )
 
@@ -264,6 +271,17 @@ access_log = Table(
     Column("entered_by", String(100)),
     Column("channel", String(80)),
     Column("allowed", Boolean, nullable=False, server_default=true()),
+    Column("hash", String(64)),  # one hash chain over the whole access log (storage.chain)
+)
+
+# The head of each log that is one chain (people_log, access_log): how many rows, and the last row's hash. Written
+# in the transaction that appends, so a log cut short (or emptied) no longer matches its head.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chain", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("head", String(64), nullable=False),
 )
 
 # A notice for a person (PROCEDURES §7): both what is listed for them inside orderwatch and the delivery outbox.

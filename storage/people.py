@@ -22,6 +22,7 @@ from machines.errors import Refused
 from machines.model import CaseKind, DeadlineStatus, Role
 from machines.names import shown
 from machines.procedures import PROCEDURES
+from storage import chain
 from storage.commands import AddPerson, ChangePerson, Command, DeactivatePerson, ReactivatePerson, SetEmail
 from storage.expressions import CASE_PERSON_KEYS, case_person
 from storage.models import cases as _CASES
@@ -120,10 +121,10 @@ def person_row(connection: Connection, user: str) -> dict[str, Any] | None:
 def log_change(uow: UnitOfWork, cmd: Command, user: str, change: str, before: dict[str, Any] | None,
                after: dict[str, Any]) -> None:  # fmt: skip
     """One ``people_log`` row: who changed whom, how, before and after, typed by whom, through which channel."""
-    uow.connection.execute(insert(_PEOPLE_LOG), {
+    chain.append(uow.connection, _PEOPLE_LOG, [{  # sealed onto the people log's hash chain (storage.chain)
         "user": user, "role": after["role"], "manager": after.get("manager"), "change": change, "actor": cmd.actor,
         "recorded_at": uow.now, "before": before, "after": after, "entered_by": cmd.entered_by, "channel": cmd.via,
-    })  # fmt: skip
+    }])  # fmt: skip
 
 
 def _view(row: dict[str, Any]) -> PersonView:

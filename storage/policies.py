@@ -22,10 +22,17 @@ from storage.models import policies as _POLICIES
 __all__ = ["PolicyBook", "policy_from_settings", "policy_hash", "settings_of"]
 
 
+# Settings that are the authority's, not a case's timescales: applied as in force, never recorded per case (so a
+# policy's hash, and the cases' record of what they ran under, do not change with them).
+AUTHORITY_WIDE = frozenset({"retention_age", "retention_years_after_end"})
+
+
 def settings_of(policy: Policy) -> dict[str, Any]:
     """The policy's settings as canonical JSON values (closure days sorted, as ISO dates)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(policy):
+        if f.name in AUTHORITY_WIDE:
+            continue
         value = getattr(policy, f.name)
         out[f.name] = sorted({d.isoformat() for d in value}) if f.name == "closure_days" else value
     return out

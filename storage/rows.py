@@ -6,18 +6,17 @@ and a unit of work's changes are written with one ``executemany`` per statement,
 
 from __future__ import annotations
 
-import enum
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import BindParameter, Connection, Dialect, UpdateBase, bindparam, insert, or_, select, update
 
 from machines.calendar import parse_date
 from machines.casework import TRACKING_KINDS
+from machines.errors import Refused
 from machines.events import consequences
 from machines.model import (
     CaseFile,
@@ -32,11 +31,13 @@ from machines.model import (
     Source,
 )
 from machines.procedures import PROCEDURES
+from storage.chain import GENESIS, count_cases, seal
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import events as _EVENTS
 from storage.models import people as _PEOPLE
+from storage.plain import jsonable
 
 __all__ = ["Conflict", "Loaded", "Stamp", "Writes", "entry_from_row", "jsonable", "load_cases", "load_people"]
 
@@ -46,33 +47,6 @@ Stamp = tuple[str | None, str]  # who entered a log entry (None: nobody recorded
 
 class Conflict(Exception):
     """Another transaction changed the case first; the operation is retried from a fresh read."""
-
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: dates as ISO strings, enums as their values, tuples as lists, keys as strings."""
-    if type(value) in _PLAIN:  # the common case, first: most payload values are plain
-        return value
-    try:  # orjson does exactly that, in C, a dozen times faster than the walk below
-        return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:  # a type orjson does not know (a non-dict Mapping, …): walk it
-        return _walk(value)
-
-
-def _walk(value: Any) -> Any:
-    if type(value) in _PLAIN:
-        return value
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value._value_
-    if isinstance(value, Mapping):
-        return {str(k): _walk(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_walk(v) for v in value]
-    return value
 
 
 @dataclass(slots=True)
@@ -85,6 +59,7 @@ class Loaded:
     last_seq: int = 0
     new: bool = False
     policy_id: int | None = None  # the local policy the case runs under (``storage.policies``)
+    log_head: str = GENESIS  # the hash of the case's last event (``storage.chain``)
 
     @classmethod
     def opened(cls, case: CaseFile) -> Loaded:
@@ -160,6 +135,8 @@ _CASE_COLUMNS = (
     "revision",
     "last_seq",
     "policy_id",
+    "log_head",
+    "disposed_on",
 )
 _SELECT_CASES = select(*(_CASES.c[n] for n in _CASE_COLUMNS)).where(_CASES.c.id.in_(_IDS)).order_by(_CASES.c.id)
 _SELECT_PEOPLE = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager, _PEOPLE.c.active).where(
@@ -261,7 +238,11 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
         revision,
         last_seq,
         policy_id,
+        log_head,
+        disposed_on,
     ) in connection.execute(_SELECT_CASES, {"ids": ids}):
+        if disposed_on is not None:
+            raise Refused(f"case {ref!r} was disposed of on {disposed_on}: only its tombstone is kept")
         case_kind = _KINDS[kind]
         case = CaseFile(
             ref=ref,
@@ -287,6 +268,7 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
                 {e.no: _escalation_snapshot(e) for e in case.escalations},
                 last_seq,
                 policy_id=policy_id,
+                log_head=log_head or GENESIS,
             )
         )
     return loaded
@@ -307,6 +289,8 @@ _UPDATE_CASE = (
     .where(_CASES.c.id == bindparam("b_id"), _CASES.c.revision == bindparam("b_revision"))
     .values(
         state=bindparam("state"),
+        child_id=bindparam("child_id"),  # an amendment corrects these (``machines.amend``)
+        dob=bindparam("dob"),
         dates=bindparam("dates"),
         people=bindparam("people"),
         details=bindparam("details"),
@@ -314,6 +298,7 @@ _UPDATE_CASE = (
         last_event_on=bindparam("last_event_on"),
         next_due_on=bindparam("next_due_on"),
         last_seq=bindparam("last_seq"),
+        log_head=bindparam("log_head"),
         policy_id=bindparam("policy_id"),
         revision=_CASES.c.revision + 1,
     )
@@ -386,6 +371,7 @@ _BULK_INSERT_DEADLINE = _Bulk(insert(_DEADLINES))
 _BULK_INSERT_ESCALATION = _Bulk(insert(_ESCALATIONS))
 _BULK_UPDATE_ESCALATION = _Bulk(_UPDATE_ESCALATION)
 _BULK_INSERT_EVENT = _Bulk(insert(_EVENTS))
+_BULK_SET_HEAD = _Bulk(update(_CASES).where(_CASES.c.id == bindparam("b_id")).values(log_head=bindparam("log_head")))
 
 
 class Writes:
@@ -402,6 +388,7 @@ class Writes:
         self.changed_escalations: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.refs: list[str] = []
+        self.new_heads: list[dict[str, Any]] = []  # new cases' chain heads, known once their events are sealed
 
     def add(
         self,
@@ -420,6 +407,8 @@ class Writes:
         open_dues = [d.due_on for d in case.deadlines if d.is_open]
         values = {
             "state": case.state._value_,
+            "child_id": case.child_id,
+            "dob": case.dob,
             "dates": {k: v.isoformat() for k, v in case.dates.items()},
             "people": dict(case.people),
             "details": jsonable(case.details),
@@ -434,8 +423,6 @@ class Writes:
                 "ref": case.ref,
                 "kind": case.kind._value_,
                 "procedure_version": case.procedure_version,
-                "child_id": case.child_id,
-                "dob": case.dob,
                 "last_seq": len(entries),
                 "revision": 1,
                 "opened_at": now,
@@ -490,8 +477,9 @@ class Writes:
             elif loaded.escalation_state[e.no] != _escalation_snapshot(e):
                 self.changed_escalations.append({**values_e, "b_case_id": case_id, "b_no": e.no})
         first_seq = 1 if loaded.new else loaded.last_seq + 1
+        rows: list[dict[str, Any]] = []
         for i, entry in enumerate(entries):
-            self.events.append(
+            rows.append(
                 {
                     "case_id": case_id,
                     "seq": first_seq + i,
@@ -510,6 +498,13 @@ class Writes:
                     "channel": stamps[i][1],
                 }
             )
+        # the case's chain goes on from its head; the new head is written with the case (below, or in ``flush``)
+        loaded.log_head = seal(loaded.log_head, "events", rows)
+        self.events.extend(rows)
+        if loaded.new:
+            self.new_heads.append({"b_id": case_id, "log_head": loaded.log_head})
+        else:
+            self.cases[-1]["log_head"] = loaded.log_head
 
     def flush(self, connection: Connection) -> None:
         """Write everything queued; a conditional UPDATE that missed its row is a ``Conflict``."""
@@ -526,4 +521,7 @@ class Writes:
         ):
             if rows:
                 statement.execute(connection, rows)
+        if self.new_heads:  # new cases: their chains' heads, and the count of cases opened (storage.chain)
+            _BULK_SET_HEAD.execute(connection, self.new_heads)
+            count_cases(connection, len(self.new_heads))
         self.__init__()  # type: ignore[misc]

@@ -33,7 +33,12 @@ def _revisions() -> list[str]:
 REVISIONS = _revisions()
 
 
-ENV: dict[str, str | None] = {"ORDERWATCH_TODAY": "2026-11-20", "ORDERWATCH_POLICY": None}
+# no application role: the cluster's roles are shared by every test schema (tests/test_record.py makes its own)
+ENV: dict[str, str | None] = {
+    "ORDERWATCH_TODAY": "2026-11-20",
+    "ORDERWATCH_POLICY": None,
+    "ORDERWATCH_APP_ROLE": "none",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
