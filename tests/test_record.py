@@ -93,9 +93,8 @@ def test_the_log_refuses_changes_while_its_guards_stand(cli: Cli, db_url: str) -
     assert cli("verify").rc == 0
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # this backend's probe only
 def test_sqlite_drop_trigger_then_rewrite_actor_and_time_is_caught(cli: Cli, db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the SQLite probe; PostgreSQL's is test_pg_owner_update_and_truncate_are_caught")
     _busy(cli)
     cid = _case_id(db_url, SO)
     _sql(db_url, "DROP TRIGGER events_no_update",
@@ -148,9 +147,8 @@ def test_a_case_removed_whole_is_caught(cli: Cli, db_url: str) -> None:
     assert broken["table"] == "cases" and "2 were opened" in broken["why"]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # this backend's probe only
 def test_pg_owner_update_and_truncate_are_caught(cli: Cli, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the PostgreSQL probe; SQLite's is test_sqlite_drop_trigger_then_rewrite_actor_and_time_is_caught")
     _busy(cli)
     cid = _case_id(db_url, SO)
     # the owner drops the row guard and rewrites an event
@@ -186,10 +184,9 @@ def app_role(pg_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # this backend's probe only
 def test_pg_app_role_appends_but_cannot_rewrite(cli: Cli, db_url: str, app_role: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    if not db_url.startswith("postgresql"):
-        pytest.skip("roles are PostgreSQL's")
     migrated = cli("migrate", "--app-role", app_role)
     assert migrated.rc == 0 and migrated.json["app_role"] == {"name": app_role, "created": True, "granted": True}
     again = cli("migrate", "--app-role", app_role).json["app_role"]
