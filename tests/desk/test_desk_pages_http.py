@@ -223,7 +223,8 @@ def test_every_manual_event_can_be_recorded_through_its_form(world: World, event
         assert posted.status_code == 303, text_of(posted.text)[-600:]
         assert posted.headers["location"] == f"/cases/{ref}"
         page = c.get(f"/cases/{ref}")
-    assert spec.title in text_of(page.text)  # the banner
+    assert spec.title in text_of(page.text)  # the banner, as HTML (never its markup shown as text)
+    assert '<h3 class="govuk-notification-banner__heading">' in page.text and "&lt;h3" not in page.text
     last = [h for h in world.book.history(ref, "hos1") if h.source.startswith("manual")][-1]
     assert (last.event, last.actor, last.on, last.source) == (event, step.actor, step.on, "manual:desk")
 
