@@ -17,7 +17,7 @@ Escalation actions: the escalation's own machine from its state (``escalate`` on
 ...                            "tm1": Person("tm1", Role.TEAM_MANAGER, "hos1"),
 ...                            "tm2": Person("tm2", Role.TEAM_MANAGER, "hos1")})
 >>> [s.name for s in actions(case, people.get("tm1"), people)]
-['record_first_cin_meeting', 'record_case_summary', 'record_support_plan', 'discharge']
+['record_first_cin_meeting', 'change_social_worker', 'record_case_summary', 'record_support_plan', 'discharge']
 >>> [s.name for s in actions(case, people.get("tm2"), people)]
 ['discharge']
 >>> refusal(case, "record_first_cin_meeting", people.get("tm2"), people)

@@ -49,6 +49,7 @@ __all__ = [
     "describe_due",
     "event",
     "flag",
+    "hand_over",
     "items",
     "note",
     "people",
@@ -237,6 +238,19 @@ class Tell:
 
 
 Effect = Callable[[CaseFile, dict[str, Any], date, Policy], None]  # what the event writes on the case
+
+
+def hand_over(key: str) -> Effect:
+    """A named person's part handed to another (a leaver's cases): ``case.people[key]`` changes, and the handover is
+    kept with its date; the involvements follow from the change."""
+
+    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
+        case.details.setdefault("handovers", []).append(
+            {"role": key, "from": case.people.get(key), "to": fields[key], "on": on.isoformat()}
+        )
+        case.people[key] = fields[key]
+
+    return effect
 
 
 def stamp(key: str, *detail_keys: str) -> Effect:

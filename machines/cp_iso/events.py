@@ -8,7 +8,7 @@ from typing import Any
 from machines.calendar import twenty_six_weeks_date
 from machines.model import CaseFile, Directory, Person, Role
 from machines.policy import Policy
-from machines.spec import Raised, choice, date_field, event, flag, note, people, stamp, text
+from machines.spec import Raised, choice, date_field, event, flag, hand_over, note, people, person, stamp, text
 from machines.supervision_order import SORegistration
 
 __all__ = ["CPC", "EVENTS", "NOT_MINUTED", "NOT_THREE_WAY", "SW"]
@@ -158,6 +158,9 @@ EVENTS = [
           meets={"cp_review"}, effect=_cp_review, flags=_cp_review_flags, confirm=True),
     event("invite_guardian", "Invite the Children's Guardian to the review", CPC, meets={"guardian_invitation"},
           effect=stamp("guardian_invited_on")),
+    event("change_social_worker", "Hand the case to another social worker", (Role.TEAM_MANAGER,),
+          owner="social_worker", fields={"social_worker": person("The new social worker", Role.SOCIAL_WORKER)},
+          effect=hand_over("social_worker")),
     event("record_guardian_contact", "Record a contact with the Children's Guardian", CPC,
           effect=_guardian_contact),
     event("record_final_hearing", "Record the final hearing", COURT,

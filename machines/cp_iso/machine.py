@@ -115,7 +115,9 @@ class CpIsoMachine(StateMachine):
     extend_proceedings = _.iso_granted.to.itself(internal=True, validators="proceedings_extension_allowed")
     raise_disagreement = _.iso_granted.to.itself(internal=True)
     record_guardian_contact = _.iso_granted.to.itself(internal=True)
+    change_social_worker = _.iso_granted.to.itself(internal=True)  # a leaver's cases are handed over
     for _state in _LIVE[1:]:
+        change_social_worker |= _state.to.itself(internal=True)
         record_final_hearing |= _state.to(_.proceedings_concluded, validators="order_can_be_made")
         extend_proceedings |= _state.to.itself(internal=True, validators="proceedings_extension_allowed")
         raise_disagreement |= _state.to.itself(internal=True)

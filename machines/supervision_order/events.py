@@ -16,6 +16,7 @@ from machines.spec import (
     date_field,
     event,
     flag,
+    hand_over,
     items,
     note,
     people,
@@ -196,6 +197,13 @@ EVENTS = [
           (Role.SAFEGUARDING_UNIT, Role.SAFEGUARDING_UNIT_MANAGER, Role.IRO_MANAGER),
           fields={"iro": person("The IRO", Role.IRO)}, meets={"iro_allocation"}, effect=_allocate_iro,
           tells=_tell_the_social_worker),
+    # a leaver's cases (PROCEDURES §5, rev.): the named IRO or social worker handed to another
+    # (the IRO's manager, the social worker's team manager: the leaver's own manager, who reads their cases)
+    event("change_iro", "Hand the case to another IRO", (Role.IRO_MANAGER,), owner="iro",
+          fields={"iro": person("The new IRO", Role.IRO)}, effect=hand_over("iro")),
+    event("change_social_worker", "Hand the case to another social worker", (Role.TEAM_MANAGER,),
+          owner="social_worker", fields={"social_worker": person("The new social worker", Role.SOCIAL_WORKER)},
+          effect=hand_over("social_worker")),
     event("record_case_summary", "Record the rewritten case summary", SW, owner="social_worker",
           fields={"other_orders": text("Other orders (SGO, CAO …)"),
                   "court_wording": text("Specific wording in the court order"),

@@ -164,9 +164,14 @@ class SupervisionOrderMachine(StateMachine):
     # time or by the court.
     record_case_summary = _.registered.to.itself(internal=True)
     record_support_plan = _.registered.to.itself(internal=True)
+    change_social_worker = _.registered.to.itself(internal=True)  # a leaver's cases are handed over
+    change_iro = _.awaiting_first_cin.to.itself(internal=True)  # once there is an IRO (allocate_iro names the first)
     order_expiry = _.registered.to(_.expired)
     discharge = _.registered.to(_.discharged)
     for _state in _LIVE[1:]:
+        change_social_worker |= _state.to.itself(internal=True)
+        if _state is not _.awaiting_first_cin:
+            change_iro |= _state.to.itself(internal=True)
         record_case_summary |= _state.to.itself(internal=True)
         record_support_plan |= _state.to.itself(internal=True)
         order_expiry |= _state.to(_.expired)

@@ -102,9 +102,12 @@ CP_ISO = [
     Step("raise_disagreement", "tm1", D("2026-08-05"), {"note": "the ISO gives enough oversight"}),
     Step("record_final_hearing", "legal1", D("2026-09-01"), {"outcome": "care_order"}),
 ]
+# a leaver's cases handed over (the IRO's manager hands the IRO's part on, the team manager the social worker's)
+HANDOVER = [*START[:1], Step("change_iro", "irom1", D("2026-01-08"), {"iro": "iro2"}),
+            Step("change_social_worker", "tm1", D("2026-01-09"), {"social_worker": "sw2"})]  # fmt: skip
 JOURNEYS = {"so-extension": (so, EXTENSION), "so-step-down": (so, STEP_DOWN), "so-declined": (so, DECLINED),
             "so-refused": (so, REFUSED), "so-discharged": (so, DISCHARGED),
-            "so-plan-to-follow": (so, PLAN_TO_FOLLOW), "cp-iso": (cp, CP_ISO)}  # fmt: skip
+            "so-plan-to-follow": (so, PLAN_TO_FOLLOW), "so-handover": (so, HANDOVER), "cp-iso": (cp, CP_ISO)}  # fmt: skip
 
 
 def first_appearance() -> dict[str, tuple[str, int]]:

@@ -175,7 +175,13 @@ def test_the_case_page_says_where_the_case_is_and_what_happened(world: World) ->
     svg = re.search(r'<svg role="img" aria-labelledby="diagram-so-title diagram-so-desc".*?</svg>', html, re.S)
     assert svg and "The current state, Waiting for the first Child-in-Need meeting, is highlighted" in svg.group(0)
     actions = re.findall(r'href="/cases/SO-1001/actions/(\w+)"', html)
-    assert actions == ["record_first_cin_meeting", "record_case_summary", "record_support_plan", "discharge"]
+    assert actions == [
+        "record_first_cin_meeting",
+        "change_social_worker",
+        "record_case_summary",
+        "record_support_plan",
+        "discharge",
+    ]
 
 
 def test_only_the_actions_a_person_may_take_are_offered_and_the_others_refused(world: World) -> None:
