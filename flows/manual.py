@@ -113,6 +113,7 @@ def record_event(
     irh: date | None = None,
     final_hearing: date | None = None,
     concurrency_minuted: bool | None = None,
+    social_worker: str | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Record what happened on a case (``on`` defaults to today); the rules refuse what they do not allow (the run
     then ends Failed, saying why and what is allowed now)."""
@@ -121,7 +122,7 @@ def record_event(
               "next_review": next_review, "new_date": new_date, "criteria_met": criteria_met,
               "team_manager": team_manager, "meeting_on": meeting_on, "agenda": agenda, "issued": issued,
               "cmh": cmh, "irh": irh, "final_hearing": final_hearing,
-              "concurrency_minuted": concurrency_minuted}  # fmt: skip
+              "concurrency_minuted": concurrency_minuted, "social_worker": social_worker}  # fmt: skip
     name = str(event)
     spec = OFFERED[name]
     fields = {k: _plain(v) for k, v in values.items() if v is not None and k in spec.fields}
@@ -152,7 +153,7 @@ def _plain(value: Any) -> Any:
 
 _PARAMETERS = {"outcome", "decision", "iro", "review_on", "hos_attended", "distribution", "new_expiry", "next_review",
                "new_date", "criteria_met", "team_manager", "meeting_on", "agenda", "issued", "cmh", "irh",
-               "final_hearing", "concurrency_minuted"}  # fmt: skip
+               "final_hearing", "concurrency_minuted", "social_worker"}  # fmt: skip
 if set(FORM_FIELDS) != _PARAMETERS:  # the form's parameters are the specs' fields: a new field must be offered
     raise TypeError(f"record-event's parameters {sorted(_PARAMETERS)} differ from the specs' {sorted(FORM_FIELDS)}")
 

@@ -111,8 +111,8 @@ def test_a_refused_manual_event_fails_with_the_rule_and_no_traceback(stack: Stac
                           "on=2026-01-20", "outcome=extend", state="Failed")  # fmt: skip
     assert run.state is not None and run.state.is_failed()
     assert run.state.message == ("hold_review is not allowed when case SO-REF is registered; "
-                                 "allowed now (registered): allocate_iro, discharge, issue_minutes, "
-                                 "record_case_summary, record_support_plan")  # fmt: skip
+                                 "allowed now (registered): allocate_iro, change_social_worker, discharge, "
+                                 "issue_minutes, record_case_summary, record_support_plan")  # fmt: skip
     with stack.client() as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))
     assert logs and not [log.message for log in logs if "Traceback" in log.message]

@@ -239,8 +239,8 @@ def test_a_refused_event_ends_its_run_failed_naming_what_is_allowed_now(flow_db:
                          return_state=True)  # fmt: skip
     assert state.is_failed()
     assert state.message == ("hold_review is not allowed when case SO-1 is registered; "
-                             "allowed now (registered): allocate_iro, discharge, issue_minutes, record_case_summary, "
-                             "record_support_plan")  # fmt: skip
+                             "allowed now (registered): allocate_iro, change_social_worker, discharge, issue_minutes, "
+                             "record_case_summary, record_support_plan")  # fmt: skip
     esc = escalation_action(escalation="ESC-99", action="acknowledge", actor="su1", return_state=True)
     assert esc.is_failed() and "allowed now" not in (esc.message or "")  # no such escalation: nothing to name
 
