@@ -49,12 +49,10 @@ __all__ = [
     "describe_due",
     "event",
     "flag",
-    "hand_over",
     "items",
     "note",
     "people",
     "person",
-    "stamp",
     "tasks",
     "text",
 ]
@@ -238,31 +236,6 @@ class Tell:
 
 
 Effect = Callable[[CaseFile, dict[str, Any], date, Policy], None]  # what the event writes on the case
-
-
-def hand_over(key: str) -> Effect:
-    """A named person's part handed to another (a leaver's cases): ``case.people[key]`` changes, and the handover is
-    kept with its date; the involvements follow from the change."""
-
-    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
-        case.details.setdefault("handovers", []).append(
-            {"role": key, "from": case.people.get(key), "to": fields[key], "on": on.isoformat()}
-        )
-        case.people[key] = fields[key]
-
-    return effect
-
-
-def stamp(key: str, *detail_keys: str) -> Effect:
-    """The common effect: the event's date kept as ``case.dates[key]``, and the named fields (when given) as details."""
-
-    def effect(case: CaseFile, fields: dict[str, Any], on: date, policy: Policy) -> None:
-        case.dates[key] = on
-        for k in detail_keys:
-            if k in fields:
-                case.details[k] = fields[k]
-
-    return effect
 
 
 Raises = Callable[[CaseFile, dict[str, Any], Person], "Raised | None"]

@@ -58,6 +58,7 @@ def plausible_fields(event: str, case: CaseFile, on: date, pick: st.DataObject) 
         ),
         "criteria_not_met": "plan_smart",
         "team_manager": pick.draw(st.sampled_from(["tm1", "tm2", "sw1"]), label="team manager"),
+        "social_worker": pick.draw(st.sampled_from(["sw1", "sw2", "tm1"]), label="social worker"),
         "participants": pick.draw(st.sampled_from(["sw1,tm1", "sw1"]), label="participants"),
         "meeting_on": case.dates.get("last_meeting_on", on),
         "agenda": pick.draw(

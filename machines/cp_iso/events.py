@@ -6,9 +6,10 @@ from datetime import date
 from typing import Any
 
 from machines.calendar import twenty_six_weeks_date
+from machines.effects import hand_over, stamp
 from machines.model import CaseFile, Directory, Person, Role
 from machines.policy import Policy
-from machines.spec import Raised, choice, date_field, event, flag, hand_over, note, people, person, stamp, text
+from machines.spec import Raised, choice, date_field, event, flag, note, people, person, text
 from machines.supervision_order import SORegistration
 
 __all__ = ["CPC", "EVENTS", "NOT_MINUTED", "NOT_THREE_WAY", "SW"]

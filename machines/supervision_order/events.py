@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from machines.calendar import end_of_month, extension_review_shape, month_of
+from machines.effects import hand_over, stamp
 from machines.model import CaseFile, Directory, Person, Role
 from machines.policy import Policy
 from machines.spec import (
@@ -16,12 +17,10 @@ from machines.spec import (
     date_field,
     event,
     flag,
-    hand_over,
     items,
     note,
     people,
     person,
-    stamp,
     tasks,
     text,
 )
