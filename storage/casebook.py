@@ -21,7 +21,7 @@ from machines.policy import DEFAULT_POLICY, Policy
 from machines.repolicy import POLICY_MIGRATED
 from storage import access, accounts, idempotency, queries
 from storage.access import Reader
-from storage.commands import Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
+from storage.commands import ActOnEscalation, Command, Fire, Register, SweepBatch, SweepReport, WholeBatchRefused
 from storage.export import CaseExport, export_case
 from storage.handlers import handle
 from storage.models import cases, escalations, policies
@@ -110,7 +110,9 @@ class Casebook:
                 idempotency.lock(connection, key)
             uow = self._unit(connection, source)
             valid = [c for c, bad in zip(commands, checked, strict=True) if bad is None]
-            uow.take([c.ref for c in valid if isinstance(c, Fire)])
+            # every case the batch names, taken at once (an escalation by its case and number too)
+            named = [c.ref for c in valid if isinstance(c, (Fire, ActOnEscalation)) and c.ref is not None]
+            uow.take_all(named, [c.registration.ref for c in valid if isinstance(c, Register)])
             uow.people.preload(_named(valid))
             results: list[Any] = []
             remember: list[tuple[Command, Any]] = []

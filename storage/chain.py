@@ -24,6 +24,7 @@ somewhere else (a ticket, the operator's log), a later verify shows whether the 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -124,9 +125,15 @@ def _server_default(column: Column[Any]) -> Any:
     raise TypeError(f"{column.table.name}.{column.name}: give it explicitly (a chained row's server default)")
 
 
+@functools.cache
+def _defaults(table: str) -> tuple[Column[Any], ...]:
+    """The columns of ``table`` the server fills in when a row leaves them out."""
+    return tuple(c for c in metadata.tables[table].c if c.server_default is not None)
+
+
 def _with_defaults(table: str, rows: Sequence[dict[str, Any]]) -> None:
     """Fill in the columns a row leaves to the server's default, as the server will, before it is hashed."""
-    defaulted = [c for c in metadata.tables[table].c if c.server_default is not None]
+    defaulted = _defaults(table)
     for row in rows:
         for column in defaulted:
             if column.name not in row:

@@ -65,11 +65,13 @@ class PolicyBook:
         self.current_hash = policy_hash(current)
         self._by_id: dict[int, Policy] = {}
         self._inserted: int | None = None  # the id this process stored the policy in force under, until committed
+        self._current_id: int | None = None  # the committed id of the policy in force, once known
 
     def committed(self) -> None:
         """The transaction that may have stored the policy in force committed: its id can be cached."""
         if self._inserted is not None:
             self._by_id[self._inserted] = self.current
+            self._current_id = self._inserted
             self._inserted = None
 
     def get(self, connection: Connection, policy_id: int) -> Policy:
@@ -101,8 +103,13 @@ class PolicyBook:
 
     def current_id(self, connection: Connection, now: datetime) -> int:
         """The id of the policy in force, stored now if this is its first case (two processes storing it at once
-        both get the one row: the insert does nothing on a conflict)."""
+        both get the one row: the insert does nothing on a conflict). Stored policies are never deleted, so an id
+        found committed is kept: a day's registrations ask once, not once each."""
+        if self._current_id is not None:
+            return self._current_id
         found: int | None = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
+        if found is not None and found != self._inserted:
+            self._current_id = found  # a row this process did not insert was committed by whoever did
         if found is not None:
             return found
         # each dialect's own INSERT … ON CONFLICT, imported only here: the command line never loads the other's

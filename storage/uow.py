@@ -91,6 +91,8 @@ class UnitOfWork:
         self.events: list[DomainEvent] = []
         self._locks = connection.dialect.name == "postgresql"
         self._cases: dict[str, Loaded] = {}
+        self._absent: set[str] = set()  # references looked up under their lock and found not in use
+        self._reserved: set[str] = set()  # names this transaction holds an advisory lock on (PostgreSQL)
         self._entries: dict[str, list[LogEntry]] = {}
         self._stamps: dict[str, list[Stamp]] = {}
         self._told = 0  # how many of ``events`` the outbox has written
@@ -145,7 +147,14 @@ class UnitOfWork:
     def locate_escalation(self, escalation: int | None = None, ref: str | None = None,
                           no: int | None = None) -> tuple[int, str, int] | None:  # fmt: skip
         """An escalation's id, case reference and number (by id, or by case and number), its case locked by the
-        same statement (PostgreSQL ``FOR UPDATE OF cases``), so nothing read after it can change first."""
+        same statement (PostgreSQL ``FOR UPDATE OF cases``), so nothing read after it can change first. A case this
+        transaction has already taken is locked and read: its stored escalations are found without a query."""
+        held = self._cases.get(ref) if ref is not None and escalation is None else None
+        if held is not None:
+            for esc in held.case.escalations:
+                if esc.no == no and esc.id is not None:  # one raised in this transaction is not stored yet
+                    return esc.id, held.case.ref, esc.no
+            return None
         query = select(_ESCALATIONS.c.id, _CASES.c.ref, _ESCALATIONS.c.no).join(
             _CASES, _CASES.c.id == _ESCALATIONS.c.case_id
         )
@@ -178,17 +187,29 @@ class UnitOfWork:
         """Lock a name not yet in use — a case reference, a user name — to the end of the transaction (PostgreSQL:
         an advisory lock; SQLite's write lock already covers it), so that what is read about it next cannot change
         before this transaction writes: two registrations of one reference queue, the second finds the first."""
-        if self._locks:
-            self.connection.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{what}:{key}"}
-            )
+        name = f"{what}:{key}"
+        if self._locks and name not in self._reserved:
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
+            self._reserved.add(name)
 
     def exists(self, ref: str) -> bool:
         """Is the reference in use? Asked under a lock on the reference itself (``reserve``)."""
         if ref in self._cases:
             return True
+        if ref in self._absent:
+            return False
         self.reserve("case", ref)
         return self.connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
+
+    def take_all(self, refs: Sequence[str], new: Sequence[str] = ()) -> None:
+        """Ready a batch's cases at once: the references it would open (``new``) reserved first, in one order (two
+        batches queue rather than deadlock), then one ``take`` of every case named; a reference to open that is
+        not in use is remembered as free, for ``exists``."""
+        fresh = sorted({r for r in new if r not in self._cases and r not in self._absent})
+        for ref in fresh:
+            self.reserve("case", ref)
+        self.take([*refs, *fresh])
+        self._absent.update(r for r in fresh if r not in self._cases)
 
     # -- recording what happened -----------------------------------------------------------------------------------
 

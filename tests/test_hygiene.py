@@ -155,3 +155,13 @@ def test_no_broken_pipe_traceback_when_the_reader_stops(engine: object, db_url: 
         )
         assert ran.stdout.rstrip().endswith("rc=0"), ran
         assert "Traceback" not in ran.stderr and "BrokenPipe" not in ran.stderr, ran.stderr
+
+
+def test_no_name_holds_any_whitespace_character_of_unicode() -> None:
+    """``is_name`` tests for the plain space only: every other whitespace character is also not printable."""
+    from machines.names import is_name
+
+    spaces = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
+    assert len(spaces) > 20  # tab, newline, no-break space, the em space, the ideographic space, …
+    assert not [s for s in spaces if is_name(f"a{s}b")]
+    assert is_name("a-b.c_d@e")
