@@ -23,7 +23,7 @@ import unicodedata
 
 from machines.errors import Refused
 
-__all__ = ["MAX_NAME", "MAX_TEXT", "check_child_id", "check_name", "check_text", "is_name", "shown"]
+__all__ = ["MAX_NAME", "MAX_TEXT", "NAME_RULE", "check_child_id", "check_name", "check_text", "is_name", "shown"]
 
 MAX_NAME = 64  # case references, user names, identifiers (the reference column is 64 wide)
 MAX_TEXT = 10_000  # free text: notes, findings, the five answers
@@ -52,23 +52,20 @@ def is_name(text: object) -> bool:
     )
 
 
+NAME_RULE = f"must be 1 to {MAX_NAME} printable characters, without spaces, control, bidi or zero-width characters"
+
+
 def check_name(text: object, what: str) -> str:
     """A case reference, user name, event or key: refused (the value echoed, cut and escaped) unless :func:`is_name`."""
     if not isinstance(text, str) or not is_name(text):
-        raise Refused(
-            f"{what} {shown(text)} must be 1 to {MAX_NAME} printable characters, without spaces, control, bidi or "
-            "zero-width characters"
-        )
+        raise Refused(f"{what} {shown(text)} {NAME_RULE}")
     return text
 
 
 def check_child_id(text: object) -> str:
     """The child's identifier follows the name rules, but is personal data: a refusal never echoes it."""
     if not isinstance(text, str) or not is_name(text):
-        raise Refused(
-            f"the child identifier must be 1 to {MAX_NAME} printable characters, without spaces, control, bidi or "
-            "zero-width characters"
-        )
+        raise Refused(f"the child identifier {NAME_RULE}")
     return text
 
 

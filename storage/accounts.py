@@ -28,7 +28,7 @@ from storage.models import account_links as _LINKS
 from storage.models import accounts as _ACCOUNTS
 from storage.models import identities as _IDENTITIES
 from storage.models import people as _PEOPLE
-from storage.people import authorize_admin, log_change, person_row
+from storage.people import authorize_admin, existing_person, log_change, person_row
 from storage.uow import UnitOfWork
 
 __all__ = [
@@ -184,14 +184,6 @@ def person_for_identity(connection: Connection, issuer: str, subject: str) -> st
     return connection.scalar(select(i.c.user).where(i.c.issuer == issuer, i.c.subject == subject))
 
 
-def _existing(uow: UnitOfWork, user: str) -> dict[str, Any]:
-    uow.reserve("person", user)
-    row = person_row(uow.connection, user)
-    if row is None:
-        raise Refused(f"unknown person {user}")
-    return row
-
-
 def _store(uow: UnitOfWork, user: str, values: dict[str, Any]) -> None:
     """Write the account's columns (inserting the account the first time)."""
     found = uow.connection.scalar(select(_ACCOUNTS.c.user).where(_ACCOUNTS.c.user == user))
@@ -209,7 +201,7 @@ def _password(uow: UnitOfWork, user: str, password_hash: str, must_change: bool)
 
 def set_password(uow: UnitOfWork, cmd: SetPassword) -> dict[str, Any]:
     authorize_admin(uow, cmd)
-    row = _existing(uow, cmd.user)
+    row = existing_person(uow, cmd.user)
     _password(uow, cmd.user, cmd.password_hash, cmd.must_change)
     log_change(uow, cmd, cmd.user, "password_set", row, row)
     return {"user": cmd.user, "must_change": cmd.must_change}
@@ -218,7 +210,7 @@ def set_password(uow: UnitOfWork, cmd: SetPassword) -> dict[str, Any]:
 def change_own_password(uow: UnitOfWork, cmd: ChangeOwnPassword) -> dict[str, Any]:
     if cmd.actor != cmd.user:
         authorize_admin(uow, cmd)
-    row = _existing(uow, cmd.user)
+    row = existing_person(uow, cmd.user)
     if not row["active"]:
         raise Refused(f"{cmd.user} is no longer active")
     _password(uow, cmd.user, cmd.password_hash, False)
@@ -228,7 +220,7 @@ def change_own_password(uow: UnitOfWork, cmd: ChangeOwnPassword) -> dict[str, An
 
 def issue_link(uow: UnitOfWork, cmd: IssueLink) -> dict[str, Any]:
     authorize_admin(uow, cmd)
-    row = _existing(uow, cmd.user)
+    row = existing_person(uow, cmd.user)
     if not row["active"]:
         raise Refused(f"{cmd.user} is no longer active: reactivate them first")
     uow.connection.execute(insert(_LINKS), {"token_hash": cmd.token_hash, "user": cmd.user,
@@ -247,7 +239,7 @@ def use_link(uow: UnitOfWork, cmd: UseLink) -> dict[str, Any]:
         raise Refused(
             "this link is not valid: it may have been used already or have expired; ask an admin for a new one"
         )
-    row = _existing(uow, found.user)
+    row = existing_person(uow, found.user)
     if not row["active"]:
         raise Refused("this link is not valid: ask an admin for a new one")
     uow.connection.execute(update(link).where(link.c.token_hash == cmd.token_hash).values(used_at=uow.now))
@@ -278,7 +270,7 @@ def sign_in_attempt(uow: UnitOfWork, cmd: SignInAttempt) -> dict[str, Any]:
 
 def link_identity(uow: UnitOfWork, cmd: LinkIdentity) -> dict[str, Any]:
     authorize_admin(uow, cmd)
-    row = _existing(uow, cmd.user)
+    row = existing_person(uow, cmd.user)
     taken = person_for_identity(uow.connection, cmd.issuer, cmd.subject)
     if taken is not None:
         raise Refused(f"that identity is already linked to {taken}")

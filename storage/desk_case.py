@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Connection, select
 
@@ -15,27 +14,9 @@ from machines.model import CaseFile, CaseKind, Person
 from storage import access, queries
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
-from storage.models import events as _EVENTS
 from storage.rows import load_people
 
-__all__ = ["CasePage", "LogRow", "case_kind", "case_page"]
-
-
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    """One row of a case's event log."""
-
-    seq: int
-    event: str
-    from_state: str
-    to_state: str
-    actor: str
-    role: str
-    source: str
-    on: date
-    payload: dict[str, Any]
-    consequences: dict[str, list[Any]]
-    escalation_no: int | None
+__all__ = ["CasePage", "case_kind", "case_page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +25,7 @@ class CasePage:
     people named on it with their managers up the line (for the ownership rule)."""
 
     case: CaseFile
-    log: list[LogRow]
+    log: list[queries.HistoryEntry]
     escalation_ids: dict[int, int]  # number within the case -> row id (ESC-<id>)
     people: dict[str, Person]
 
@@ -76,13 +57,7 @@ def case_page(connection: Connection, ref: str, reader: str, now: datetime) -> C
     case = queries.load(connection, ref)
     if case.id is None:  # loaded cases always have their row id; a refusal rather than a crash if not
         raise Refused(f"case {ref} could not be read")
-    rows = connection.execute(
-        select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
-                                        "happened_on", "payload", "consequences", "escalation_no")))
-        .where(_EVENTS.c.case_id == case.id)
-        .order_by(_EVENTS.c.seq)
-    )  # fmt: skip
-    log = [LogRow(*row) for row in rows]
+    log = queries.history_of(connection, case.id)
     ids = {no: id_ for no, id_ in connection.execute(
         select(_ESCALATIONS.c.no, _ESCALATIONS.c.id).where(_ESCALATIONS.c.case_id == case.id))}  # fmt: skip
     named = set(case.people.values()) | {reader}

@@ -41,6 +41,7 @@ __all__ = [
     "authorize_admin",
     "change_person",
     "deactivate_person",
+    "existing_person",
     "log_change",
     "person_row",
     "reactivate_person",
@@ -172,13 +173,14 @@ def set_email(uow: UnitOfWork, cmd: SetEmail) -> dict[str, str | bool]:
     address is neither echoed back nor logged (``people_log`` says it was set or cleared)."""
     email = None if cmd.email is None else check_email(cmd.email)
     authorize_admin(uow, cmd)
-    before = _existing(uow, cmd.user)
+    before = existing_person(uow, cmd.user)
     uow.connection.execute(update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(email=email))
     log_change(uow, cmd, cmd.user, "email set" if email else "email cleared", before, before)
     return {"user": cmd.user, "email_set": email is not None}
 
 
-def _existing(uow: UnitOfWork, user: str) -> dict[str, Any]:
+def existing_person(uow: UnitOfWork, user: str) -> dict[str, Any]:
+    """The person's row, read under a lock on the name (refuses an unknown person)."""
     uow.reserve("person", user)
     found = person_row(uow.connection, user)
     if found is None:
@@ -188,7 +190,7 @@ def _existing(uow: UnitOfWork, user: str) -> dict[str, Any]:
 
 def change_person(uow: UnitOfWork, cmd: ChangePerson) -> PersonView:
     authorize_admin(uow, cmd)
-    before = _existing(uow, cmd.user)
+    before = existing_person(uow, cmd.user)
     values: dict[str, Any] = {}
     if cmd.role is not None:
         values["role"] = _role(cmd.role).value
@@ -221,7 +223,7 @@ def _keep_an_admin(uow: UnitOfWork, user: str) -> None:
 
 def deactivate_person(uow: UnitOfWork, cmd: DeactivatePerson) -> Deactivated:
     authorize_admin(uow, cmd)
-    before = _existing(uow, cmd.user)
+    before = existing_person(uow, cmd.user)
     if not before["active"]:
         raise Refused(f"{cmd.user} is already deactivated")
     if cmd.user == cmd.actor:
@@ -238,7 +240,7 @@ def deactivate_person(uow: UnitOfWork, cmd: DeactivatePerson) -> Deactivated:
 
 def reactivate_person(uow: UnitOfWork, cmd: ReactivatePerson) -> PersonView:
     authorize_admin(uow, cmd)
-    before = _existing(uow, cmd.user)
+    before = existing_person(uow, cmd.user)
     if before["active"]:
         raise Refused(f"{cmd.user} is already active")
     uow.connection.execute(update(_PEOPLE).where(_PEOPLE.c.user == cmd.user).values(active=True, deactivated_on=None))

@@ -44,6 +44,7 @@ __all__ = [
     "counts_by_state",
     "escalations",
     "history",
+    "history_of",
     "load",
     "log_entries",
     "people",
@@ -283,11 +284,16 @@ def caseload_notes(connection: Connection, as_of: date) -> CaseloadNotes:
 
 
 def history(connection: Connection, ref: str) -> list[HistoryEntry]:
+    return history_of(connection, case_id(connection, ref))
+
+
+def history_of(connection: Connection, case_row_id: int) -> list[HistoryEntry]:
+    """The event log of the case with this row id, oldest first (the command line's ``history``, the desk's log)."""
     rows = connection.execute(
         select(*(_EVENTS.c[n] for n in ("seq", "event", "from_state", "to_state", "actor", "role", "source",
                                         "happened_on", "recorded_at", "payload", "consequences", "escalation_no",
                                         "entered_by", "channel")))
-        .where(_EVENTS.c.case_id == case_id(connection, ref))
+        .where(_EVENTS.c.case_id == case_row_id)
         .order_by(_EVENTS.c.seq)
     )  # fmt: skip
     return [HistoryEntry(*row) for row in rows]
