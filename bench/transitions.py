@@ -6,7 +6,7 @@ A transition counts once it is committed: the case row (optimistic revision chec
 and its event-log entry, in one unit of work. Three ways in:
 
 * ``sweep``: the morning sweep letting 5,000 cases' due deadlines pass (batches of 500 cases per transaction);
-* ``apply``: managers' events arriving in bulk (``Casebook.apply``, 500 per transaction);
+* ``apply``: managers' events arriving in bulk (``Casebook.handle_all``, 500 per transaction);
 * ``fire``: one manager's event at a time (``Casebook.fire``, one transaction each — the CLI's path).
 
 Medians over batches (``apply``, ``fire``) or over repeated sweeps. PostgreSQL runs in a schema of its own, dropped

@@ -27,7 +27,7 @@ from storage.handlers import handle
 from storage.models import cases, escalations, policies
 from storage.notifications import NotificationView, notifications
 from storage.policies import PolicyBook
-from storage.policy_migration import PolicyPlan, apply_plan, plan, stored_policies
+from storage.policy_migration import PolicyPlan, StoredPolicy, apply_plan, plan, stored_policies
 from storage.retention import DueCase, due
 from storage.rows import load_cases
 from storage.uow import Directory, UnitOfWork, transaction
@@ -182,7 +182,7 @@ class Casebook:
         check_user(actor, "user name")
         return apply_plan(self.engine, self.policies, on, self.clock, plan_id=plan_id, actor=actor)
 
-    def stored_policies(self) -> list[dict[str, Any]]:
+    def stored_policies(self) -> list[StoredPolicy]:
         """Every policy cases have run under (``orderwatch policy list``)."""
         return stored_policies(self.engine, self.policies)
 

@@ -338,7 +338,7 @@ def _mine(me: Person, kind: str, sw: str | None, iro: str | None, in_line: set[s
                 continue
             if spec.owner is None:
                 return sw in in_line or iro in in_line
-            owner = sw if spec.owner == "social_worker" else iro if spec.owner == "iro" else None
+            owner = {Role.SOCIAL_WORKER: sw, Role.IRO: iro}.get(Role(spec.owner))  # the case's person of that role
             if owner is None or owner == me.user or managers.get(owner) == me.user:
                 return True
     return False

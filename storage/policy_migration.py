@@ -26,7 +26,7 @@ from storage.models import policies as _POLICIES
 from storage.policies import PolicyBook
 from storage.uow import UnitOfWork, transaction
 
-__all__ = ["CasePlan", "PolicyPlan", "apply_plan", "plan", "stored_policies"]
+__all__ = ["CasePlan", "PolicyPlan", "StoredPolicy", "apply_plan", "plan", "stored_policies"]
 
 _BATCH = 100  # cases per transaction when applying
 
@@ -64,6 +64,21 @@ class PolicyPlan:
         return {"plan": self.id, "dry_run": not self.applied, "on": self.on.isoformat(), "to": self.to_policy,
                 "cases": [c.as_json() for c in self.cases],
                 "deadlines_moved": sum(len(c.moved) for c in self.cases)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """A policy cases have run under (``orderwatch policy list``)."""
+
+    policy: str  # its content hash
+    recorded_at: datetime
+    in_force: bool
+    cases: int
+    live_cases: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"policy": self.policy, "recorded_at": self.recorded_at.isoformat(timespec="seconds"),
+                "in_force": self.in_force, "cases": self.cases, "live_cases": self.live_cases}  # fmt: skip
 
 
 def _live(kind: str, state: str) -> bool:
@@ -138,10 +153,10 @@ def apply_plan(engine: Engine, book: PolicyBook, on: date, now: Callable[[], dat
     return done
 
 
-def stored_policies(engine: Engine, book: PolicyBook) -> list[dict[str, Any]]:
+def stored_policies(engine: Engine, book: PolicyBook) -> list[StoredPolicy]:
     """Every policy cases have run under: its hash, when first recorded, whether it is in force, its live cases."""
 
-    def read(connection: Connection) -> list[dict[str, Any]]:
+    def read(connection: Connection) -> list[StoredPolicy]:
         live: dict[int, int] = {}
         for policy_id, kind, state in connection.execute(select(_CASES.c.policy_id, _CASES.c.kind, _CASES.c.state)):
             if policy_id is not None and _live(kind, state):
@@ -152,8 +167,7 @@ def stored_policies(engine: Engine, book: PolicyBook) -> list[dict[str, Any]]:
             .group_by(_POLICIES.c.id, _POLICIES.c.hash, _POLICIES.c.recorded_at)
             .order_by(_POLICIES.c.id)
         )
-        return [{"policy": digest, "recorded_at": recorded.isoformat(timespec="seconds"),
-                 "in_force": digest == book.current_hash, "cases": n, "live_cases": live.get(pid, 0)}
+        return [StoredPolicy(digest, recorded, digest == book.current_hash, n, live.get(pid, 0))
                 for pid, digest, recorded, n in rows]  # fmt: skip
 
     return transaction(engine, read, write=False)
