@@ -47,7 +47,7 @@ def _plain(value: Any) -> Any:
 
 def capture(url: str) -> dict[str, list[dict[str, Any]]]:
     """Sweep once, recording every row change the unit of work writes."""
-    import storage.rows as rows_module
+    import storage.writes as rows_module
     from storage.casebook import Casebook
     from storage.db import make_engine
 

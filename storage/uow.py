@@ -35,7 +35,8 @@ from storage.errors import Busy, Fault, Unavailable, record_fault
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
 from storage.policies import PolicyBook
-from storage.rows import Conflict, Loaded, Stamp, Writes, load_cases, load_people
+from storage.rows import Loaded, Stamp, load_cases, load_people
+from storage.writes import Conflict, Writes
 
 __all__ = ["HOOKS", "Directory", "UnitOfWork", "transaction"]
 
