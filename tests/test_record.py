@@ -290,7 +290,7 @@ def test_the_migration_seals_a_record_written_before_the_chains(cli: Cli, db_url
 
 CHAINED = {"events", "people_log", "access_log"}
 # the only modules that may insert into a chained table: they seal the rows first (storage.chain)
-SEALERS = {"storage/chain.py": {"people_log", "access_log"}, "storage/rows.py": {"events"}}
+SEALERS = {"storage/chain.py": {"people_log", "access_log"}, "storage/writes.py": {"events"}}
 
 
 def _chained_inserts(path: Path) -> set[str]:
