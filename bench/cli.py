@@ -47,7 +47,7 @@ def main() -> None:
         _run(["so", "register", "--case", ref, "--child", f"C-{ref}", "--order-date", "2026-01-15",
               "--notified-on", "2026-01-16", "--actor", "sw1"], env)  # fmt: skip
     log(f"{len(refs)} cases registered; timing {args.runs} runs of each command (one warm-up)")
-    show = [_run(["show", ref], env) for ref in refs][1:]
+    show = [_run(["show", ref, "--actor", "sw1"], env) for ref in refs][1:]  # the case's own social worker reads it
     fire = [_run(["fire", ref, "allocate_iro", "--actor", "su1", "--on", "2026-01-20", "--set", "iro=iro1"], env)
             for ref in refs][1:]  # fmt: skip
     emit({

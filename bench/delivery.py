@@ -73,7 +73,7 @@ def main() -> None:
         port = int(probe.getsockname()[1])
     controller = Controller(counter, hostname="127.0.0.1", port=port)
     controller.start()
-    result: dict[str, Any] = {"notices": args.notices}
+    result: dict[str, Any] = {"benchmark": "delivery", "notices": args.notices}
     try:
         path = VAR / "delivery.db"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,9 @@ def staff(cases: int) -> dict[str, list[tuple[str, str, str | None]]]:
     iros = max(1, cases // IRO_CASES)
     out: dict[str, list[tuple[str, str, str | None]]] = {
         "head_of_service": [("hos", "head_of_service", None)],
-        "team_manager": [(f"tm{i}", "team_manager", "hos") for i in range(max(1, sws // TEAM))],
-        "iro_manager": [(f"irom{i}", "iro_manager", "hos") for i in range(max(1, iros // IRO_TEAM))],
+        # enough managers for every worker's team (rounded up: a small caseload still has whole teams)
+        "team_manager": [(f"tm{i}", "team_manager", "hos") for i in range(-(-sws // TEAM))],
+        "iro_manager": [(f"irom{i}", "iro_manager", "hos") for i in range(-(-iros // IRO_TEAM))],
         "safeguarding_unit": [(f"su{i}", "safeguarding_unit", None) for i in range(10)],
         "legal": [(f"legal{i}", "legal", None) for i in range(20)],
         "cpc_team_manager": [(f"cpctm{i}", "cpc_team_manager", "hos") for i in range(10)],
@@ -297,7 +298,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.users.split(","))
         return
-    result: dict[str, Any] = {"cases": args.cases, "today": SWEEP_DAY.isoformat()}
+    result: dict[str, Any] = {"benchmark": "desk", "cases": args.cases, "today": SWEEP_DAY.isoformat()}
     sqlite_url = f"sqlite:///{VAR / f'desk-{args.cases}.db'}"
     VAR.mkdir(parents=True, exist_ok=True)
     log(f"building {args.cases} cases on SQLite")
