@@ -42,3 +42,10 @@ def test_svg_is_drawn_by_graphviz_or_refused_with_the_way_to_get_it() -> None:
     else:
         with pytest.raises(Refused, match="apt-get install graphviz"):
             render("escalation", "svg")
+
+
+def test_readme_names_every_role() -> None:
+    from machines.kinds import Role
+
+    roles = README.read_text(encoding="utf-8").split("**The roles.**", 1)[1].split("**People are an admin's.**", 1)[0]
+    assert [r.value for r in Role if r is not Role.SYSTEM and f"`{r.value}`" not in roles] == []
