@@ -9,12 +9,13 @@ a case in which role.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from machines.events import (
     DomainEvent,
@@ -26,11 +27,13 @@ from machines.events import (
 )
 from machines.model import CaseFile, LogEntry, Source
 from machines.wording import deadline_words, escalation_reason_words
+from storage.chain import head_of
 from storage.ids import escalation_id
 from storage.models import escalations as _ESCALATIONS
 from storage.models import involvements as _INVOLVEMENTS
 from storage.models import notifications as _NOTIFICATIONS
 from storage.models import people as _PEOPLE
+from storage.models import people_log as _PEOPLE_LOG
 
 __all__ = [
     "ON_BEHALF",
@@ -62,11 +65,23 @@ class Notice:
     escalation_id: int | None = None
 
 
-def people_roles(connection: Connection) -> dict[str, tuple[str, str | None]]:
+# Who may be told, per database, with the people log's length and head when it was read: every change to a person is
+# a row of that log (``storage.people``), so while its head stands still the people have not changed — one indexed
+# read instead of every person, on each unit of work that sends notices.
+_TOLD: weakref.WeakKeyDictionary[Engine, tuple[tuple[int, str], People]] = weakref.WeakKeyDictionary()
+
+
+def people_roles(connection: Connection) -> People:
     """Who may be told, with their role and manager: active people only (a leaver is told nothing more; a line
     through them ends there, and the role's holders are told instead)."""
+    head = head_of(connection, _PEOPLE_LOG.name)  # read first: the people read after it are at least as new
+    cached = _TOLD.get(connection.engine)
+    if cached is not None and cached[0] == head:
+        return cached[1]
     p = _PEOPLE
-    return {u: (r, m) for u, r, m in connection.execute(select(p.c.user, p.c.role, p.c.manager).where(p.c.active))}
+    found = {u: (r, m) for u, r, m in connection.execute(select(p.c.user, p.c.role, p.c.manager).where(p.c.active))}
+    _TOLD[connection.engine] = (head, found)
+    return found
 
 
 def holders(people: People, role: str) -> list[str]:
