@@ -145,3 +145,27 @@ def test_a_leaver_is_told_nothing_more(cli: Cli) -> None:
     assert cli(*so_register()).rc == 0  # the Safeguarding Unit is told of a registration: su1, not the leaver
     told = {n["recipient"] for n in ok(cli, "notifications") if n["kind"] == "registration"}
     assert told == {"su1"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_long_running_process_tells_whoever_is_active_now(book: Any) -> None:
+    """The outbox keeps who may be told between units of work (``storage.outbox.people_roles``) only while the people
+    log stands still: one process — the desk, a worker — sees a leaver, a joiner and a move at once."""
+    from datetime import date
+
+    from machines.supervision_order import SORegistration
+    from storage.commands import AddPerson, ChangePerson, DeactivatePerson, Register
+
+    def register(n: int) -> set[str]:
+        reg = SORegistration(f"SO-T{n}", f"C-T{n}", date(2026, 1, 15), None, None, date(2026, 1, 16), "sw1")
+        book.handle(Register(actor="sw1", registration=reg, on=date(2026, 1, 16)))
+        return {t.recipient for t in book.notifications() if t.kind == "registration" and t.case == reg.ref}
+
+    assert register(1) == {"su1"}
+    book.handle(AddPerson(actor="test-setup", user="su2", role="safeguarding_unit", manager="sum1"))
+    assert register(2) == {"su1", "su2"}
+    book.handle(DeactivatePerson(actor="test-setup", user="su1", on=date(2026, 1, 16)))
+    assert register(3) == {"su2"}
+    book.handle(ChangePerson(actor="test-setup", user="su2", role="legal"))
+    book.handle(AddPerson(actor="test-setup", user="su3", role="safeguarding_unit"))
+    assert register(4) == {"su3"}
