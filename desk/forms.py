@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from starlette.datastructures import ImmutableMultiDict
 
+from machines.errors import Refused
 from machines.spec import Field, FieldKind
 from machines.wording import long_date, value_words, words
 
@@ -393,8 +394,24 @@ def read_fields(specs: Mapping[str, Field], form: FormData, widgets: Mapping[str
     for key, spec in specs.items():
         f = FormField(key, spec, widgets.get(key) or widget_for(spec))
         f.widget.read(f, form)
+        if f.error is None and f.value not in (None, "", []):
+            f.error = _malformed(spec, f.value)
         out.fields.append(f)
     return out
+
+
+_HERE = "\x00"  # stands for the event and the key in a field's refusal, which the form says beside the field instead
+
+
+def _malformed(spec: Field, value: Any) -> str | None:
+    """What the event's own rules say is wrong with an answer (a task without its owner, say), as the field's error
+    — rather than as a refusal of the whole form after it was sent."""
+    try:
+        spec.parse(_HERE, _HERE, value)
+    except Refused as refused:
+        said = str(refused).replace(f"{_HERE}: {_HERE}: ", "").replace(f"{_HERE}: {_HERE} ", "").replace(_HERE, "")
+        return said[:1].upper() + said[1:]
+    return None
 
 
 def form_items(form: FormData, skip: Sequence[str] = ("csrf_token", "step")) -> list[tuple[str, str]]:

@@ -230,22 +230,40 @@ def issue_link(uow: UnitOfWork, cmd: IssueLink) -> dict[str, Any]:
     return {"user": cmd.user, "expires_at": cmd.expires_at.isoformat()}
 
 
+LINK_NOT_VALID = "this link is not valid: it may have been used already or have expired; ask an admin for a new one"
+
+
+def _link(connection: Connection, token_hash: str, now: datetime) -> str | None:
+    """The person an unused, unexpired one-time link is for (None: no such link, used, or expired)."""
+    link = _LINKS
+    found = connection.execute(
+        select(link.c.user, link.c.expires_at, link.c.used_at).where(link.c.token_hash == token_hash)
+    ).first()
+    if found is None or found.used_at is not None or _aware(found.expires_at) <= now:
+        return None
+    return str(found.user)
+
+
+def link_usable(connection: Connection, token_hash: str, now: datetime) -> bool:
+    """Whether the link can still set a password (its page says so before anyone types one): unused, unexpired,
+    for an active person. Reads only."""
+    user = _link(connection, token_hash, now)
+    row = person_row(connection, user) if user is not None else None
+    return row is not None and bool(row["active"])
+
+
 def use_link(uow: UnitOfWork, cmd: UseLink) -> dict[str, Any]:
     link = _LINKS
-    found = uow.connection.execute(
-        select(link.c.user, link.c.expires_at, link.c.used_at).where(link.c.token_hash == cmd.token_hash)
-    ).first()
-    if found is None or found.used_at is not None or _aware(found.expires_at) <= uow.now:
-        raise Refused(
-            "this link is not valid: it may have been used already or have expired; ask an admin for a new one"
-        )
-    row = existing_person(uow, found.user)
+    user = _link(uow.connection, cmd.token_hash, uow.now)
+    if user is None:
+        raise Refused(LINK_NOT_VALID)
+    row = existing_person(uow, user)
     if not row["active"]:
         raise Refused("this link is not valid: ask an admin for a new one")
     uow.connection.execute(update(link).where(link.c.token_hash == cmd.token_hash).values(used_at=uow.now))
-    _password(uow, found.user, cmd.password_hash, False)
-    log_change(uow, cmd, found.user, "password_set_by_link", row, row)
-    return {"user": found.user, "must_change": False}
+    _password(uow, user, cmd.password_hash, False)
+    log_change(uow, cmd, user, "password_set_by_link", row, row)
+    return {"user": user, "must_change": False}
 
 
 def sign_in_attempt(uow: UnitOfWork, cmd: SignInAttempt) -> dict[str, Any]:

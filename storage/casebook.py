@@ -284,6 +284,10 @@ class Casebook:
         """A person's desk account as sign-in sees it (None: nobody of that name)."""
         return self._read(lambda c: accounts.account(c, user))
 
+    def link_usable(self, token: str) -> bool:
+        """Whether a one-time link can still set its person's password (unused, unexpired, the person active)."""
+        return self._read(lambda c: accounts.link_usable(c, accounts.hash_token(token), self.clock()))
+
     def person_for_identity(self, issuer: str, subject: str) -> str | None:
         """The person an OpenID Connect identity is linked to, if any."""
         return self._read(lambda c: accounts.person_for_identity(c, issuer, subject))

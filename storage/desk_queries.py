@@ -76,6 +76,7 @@ class Member:
     user: str
     role: str
     manager: str | None
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +149,13 @@ def manages(connection: Connection, user: str) -> bool:
     return connection.scalar(select(_PEOPLE.c.user).where(_PEOPLE.c.manager == user).limit(1)) is not None
 
 
-def people_with_role(connection: Connection, role: str | None) -> list[Member]:
-    """Everyone holding ``role`` (everyone if ``None``), by user name."""
-    query = select(_PEOPLE.c.user, _PEOPLE.c.role, _PEOPLE.c.manager).order_by(_PEOPLE.c.user)
+def people_with_role(connection: Connection, role: str | None, users: Sequence[str] | None = None) -> list[Member]:
+    """Everyone active holding ``role`` (everyone active if ``None``; of ``users`` only, if given), by user name: who
+    a form may name (a leaver cannot be allocated)."""
+    p = _PEOPLE
+    query = select(p.c.user, p.c.role, p.c.manager, p.c.display_name).where(p.c.active).order_by(p.c.user)
+    if users is not None:
+        query = query.where(p.c.user.in_(list(users)))
     if role is not None:
         query = query.where(_PEOPLE.c.role == role)
     return [Member(*row) for row in connection.execute(query)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -106,9 +106,10 @@ class DeskBook:
             raise access.refuse_read(ref)
         return page
 
-    def people(self, reader: str, role: str | None = None) -> list[dq.Member]:
-        """Everyone (or everyone holding ``role``), by user name."""
-        return self._read(lambda c: dq.people_with_role(c, role))
+    def people(self, reader: str, role: str | None = None, users: Sequence[str] | None = None) -> list[dq.Member]:
+        """Everyone active (or everyone active holding ``role``; of ``users`` only, if given), by user name, with
+        their display names."""
+        return self._read(lambda c: dq.people_with_role(c, role, users))
 
     def dashboard(self, reader: str, as_of: date) -> desk_stats.Dashboard | None:
         """The reader's dashboard. A line's figures are counted on each request; the service-wide ones (a Head of

@@ -77,7 +77,11 @@ def change_password(
 
 @router.get("/account/set-password")
 def link_page(request: Request, token: str = "") -> Response:
-    """The one-time link's page (starts the anonymous session that holds its CSRF token)."""
+    """The one-time link's page (starts the anonymous session that holds its CSRF token); a link that cannot be
+    used any more says so at once."""
+    if not token or not writes(request).link_usable(token):
+        # said before anyone chooses a password for nothing; no form, so no session either
+        return render(request, "link_gone.html", {"title": "This link cannot be used"}, status_code=410)
     handle = session_handle(request)
     if handle is not None:
         handle.ensure(desk_state(request).clock())

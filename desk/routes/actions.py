@@ -58,13 +58,19 @@ def _context(request: Request, page: CasePage | None) -> FieldContext:
     book = reads(request)
 
     def by_role(role: str | None) -> list[tuple[str, str]]:
-        return [(m.user, f"{m.user} ({role_words(m.role)})") for m in book.people("", role)]
+        return [(m.user, _who(m.user, m.display_name, m.role)) for m in book.people("", role)]
 
     case_people: list[tuple[str, str]] = []
     if page is not None:
         named = list(dict.fromkeys([*page.case.people.values(), *page.people]))
-        case_people = [(u, f"{u} ({role_words(page.people[u].role.value)})") for u in named if u in page.people]
+        shown = {m.user: m.display_name for m in book.people("", None, list(page.people))}
+        case_people = [(u, _who(u, shown.get(u), page.people[u].role.value)) for u in named if u in page.people]
     return FieldContext(by_role, case_people)
+
+
+def _who(user: str, display_name: str | None, role: str) -> str:
+    """A person as a form offers them: their name where one is recorded, with the user name the record keeps."""
+    return f"{display_name} — {user} ({role_words(role)})" if display_name else f"{user} ({role_words(role)})"
 
 
 def _when(label: str | None) -> Field:

@@ -17,7 +17,7 @@ from desk.routes.actions import ON_KEY
 from machines.cp_iso import CpIsoRegistration
 from machines.procedures import PROCEDURES
 from machines.spec import Field, FieldKind
-from storage.commands import CatchUp, Fire, Register
+from storage.commands import AddPerson, CatchUp, DeactivatePerson, Fire, Register
 from storage.notifications import NotifyEscalation
 from tests.desk.conftest import CASEWORK_TODAY, DeskClient, World, csrf_of, snapshot_without_reads
 from tests.desk.journeys import JOURNEYS, first_appearance, manual_events
@@ -262,6 +262,25 @@ def test_missing_and_malformed_answers_show_the_error_summary(world: World) -> N
     assert snapshot_without_reads(world.url) == before
 
 
+def test_a_malformed_plan_is_said_beside_its_field_before_anything_is_sent(world: World) -> None:
+    """A task without its owner is the field's error (the event's own rule, read by the form), not a refusal of the
+    whole form after it was sent."""
+    ref = f"PLAN-{world.backend}"
+    set_up(world, "so-extension", ref, 0)
+    before = snapshot_without_reads(world.url)
+    answers = {"other_orders": "none", "court_wording": "as sealed", "plan": "weekly home visits"}
+    with world.client("sw1") as c:
+        page = post_action(
+            c,
+            ref,
+            "record_case_summary",
+            {**form_of(dict(SO_SPECS["record_case_summary"].fields), answers), **when(CASEWORK_TODAY)},
+        )
+    assert page.status_code == 400 and 'class="govuk-error-summary"' in page.text
+    assert unescape(page.text).count("Task 1 must be 'owner: task' (who is responsible for what)") == 2
+    assert snapshot_without_reads(world.url) == before
+
+
 def test_a_refused_action_shows_the_rule_in_one_sentence_and_changes_nothing(world: World) -> None:
     ref = f"REF-{world.backend}"
     set_up(world, "so-extension", ref, 4)
@@ -444,3 +463,13 @@ def test_the_service_wide_dashboard_is_kept_a_while_and_counted_again_in_the_bac
         assert cases_counted(c) == before + 1
     with world.client("tm1") as c:
         assert "counted at" in c.get("/dashboard").text  # a line's figures: counted on each request
+
+
+def test_a_form_offers_the_active_people_by_their_names(world: World) -> None:
+    """A picker shows a person's recorded name with their user name; a leaver is not offered (they cannot be
+    allocated)."""
+    path = "/cases/SO-1002/actions/allocate_iro"
+    world.book.handle(AddPerson(actor="admin1", user="iro9", role="iro", manager="irom1", display_name="Pat Lee"))
+    assert "Pat Lee — iro9 (IRO)" in page_of(world, "su1", path)
+    world.book.handle(DeactivatePerson(actor="admin1", user="iro9", on=CASEWORK_TODAY))
+    assert "iro9" not in page_of(world, "su1", path)

@@ -170,6 +170,9 @@ def test_a_one_time_link_sets_a_password_once(trust_world: World) -> None:
         assert c.post("/account/set-password", data=answers).headers["location"] == "/sign-in?reason=password-set"
         again = c.post("/account/set-password", data=answers)
         assert again.status_code == 400 and "not valid" in again.text
+        used = c.get("/" + path)  # the page says so at once, with no form to fill in for nothing
+        assert used.status_code == 410 and "This link cannot be used" in used.text and "new_password" not in used.text
+        assert c.get("/account/set-password?token=made-up").status_code == 410
     with client(trust_world, "irom1", "irom1 chose this one") as c:
         assert ">My work</h1>" in c.get("/").text
 
