@@ -141,7 +141,7 @@ def _accounts(book: Casebook, args: argparse.Namespace, who: dict[str, Any]) -> 
         done = book.handle(accounts.IssueLink(user=args.user, token_hash=accounts.hash_token(token), expires_at=expires,
                                               **who))  # fmt: skip
         # the token is shown here once; only its hash is stored
-        return {**done, "link": f"{args.base_url.rstrip('/')}/account/set-password?token={token}"}
+        return {**done.as_json(), "link": f"{args.base_url.rstrip('/')}/account/set-password?token={token}"}
     return book.handle(accounts.LinkIdentity(user=args.user, issuer=args.issuer, subject=args.subject, **who))
 
 

@@ -34,11 +34,15 @@ from storage.uow import UnitOfWork
 __all__ = [
     "Account",
     "ChangeOwnPassword",
+    "IdentityLinked",
     "IssueLink",
     "LinkIdentity",
+    "LinkIssued",
     "Lockout",
+    "PasswordSet",
     "SetPassword",
     "SignInAttempt",
+    "SignInOutcome",
     "UseLink",
     "account",
     "hash_token",
@@ -199,15 +203,56 @@ def _password(uow: UnitOfWork, user: str, password_hash: str, must_change: bool)
                        "locked_until": None, "changed_at": uow.now})  # fmt: skip
 
 
-def set_password(uow: UnitOfWork, cmd: SetPassword) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PasswordSet:
+    """A password stored for ``user`` (``must_change``: a temporary one, to change at the next sign-in)."""
+
+    user: str
+    must_change: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "must_change": self.must_change}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkIssued:
+    """A one-time link issued for ``user`` (its token is shown once by whoever issued it; only its hash is kept)."""
+
+    user: str
+    expires_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "expires_at": self.expires_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLinked:
+    user: str
+    issuer: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "issuer": self.issuer}
+
+
+@dataclass(frozen=True, slots=True)
+class SignInOutcome:
+    """What a sign-in attempt left: whether the account is now locked."""
+
+    locked: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"locked": self.locked}
+
+
+def set_password(uow: UnitOfWork, cmd: SetPassword) -> PasswordSet:
     authorize_admin(uow, cmd)
     row = existing_person(uow, cmd.user)
     _password(uow, cmd.user, cmd.password_hash, cmd.must_change)
     log_change(uow, cmd, cmd.user, "password_set", row, row)
-    return {"user": cmd.user, "must_change": cmd.must_change}
+    return PasswordSet(cmd.user, cmd.must_change)
 
 
-def change_own_password(uow: UnitOfWork, cmd: ChangeOwnPassword) -> dict[str, Any]:
+def change_own_password(uow: UnitOfWork, cmd: ChangeOwnPassword) -> PasswordSet:
     if cmd.actor != cmd.user:
         authorize_admin(uow, cmd)
     row = existing_person(uow, cmd.user)
@@ -215,10 +260,10 @@ def change_own_password(uow: UnitOfWork, cmd: ChangeOwnPassword) -> dict[str, An
         raise Refused(f"{cmd.user} is no longer active")
     _password(uow, cmd.user, cmd.password_hash, False)
     log_change(uow, cmd, cmd.user, "password_changed", row, row)
-    return {"user": cmd.user, "must_change": False}
+    return PasswordSet(cmd.user, False)
 
 
-def issue_link(uow: UnitOfWork, cmd: IssueLink) -> dict[str, Any]:
+def issue_link(uow: UnitOfWork, cmd: IssueLink) -> LinkIssued:
     authorize_admin(uow, cmd)
     row = existing_person(uow, cmd.user)
     if not row["active"]:
@@ -227,7 +272,7 @@ def issue_link(uow: UnitOfWork, cmd: IssueLink) -> dict[str, Any]:
                                             "expires_at": cmd.expires_at, "issued_by": cmd.actor,
                                             "issued_at": uow.now})  # fmt: skip
     log_change(uow, cmd, cmd.user, "link_issued", row, row)
-    return {"user": cmd.user, "expires_at": cmd.expires_at.isoformat()}
+    return LinkIssued(cmd.user, cmd.expires_at)
 
 
 LINK_NOT_VALID = "this link is not valid: it may have been used already or have expired; ask an admin for a new one"
@@ -252,7 +297,7 @@ def link_usable(connection: Connection, token_hash: str, now: datetime) -> bool:
     return row is not None and bool(row["active"])
 
 
-def use_link(uow: UnitOfWork, cmd: UseLink) -> dict[str, Any]:
+def use_link(uow: UnitOfWork, cmd: UseLink) -> PasswordSet:
     link = _LINKS
     user = _link(uow.connection, cmd.token_hash, uow.now)
     if user is None:
@@ -263,30 +308,30 @@ def use_link(uow: UnitOfWork, cmd: UseLink) -> dict[str, Any]:
     uow.connection.execute(update(link).where(link.c.token_hash == cmd.token_hash).values(used_at=uow.now))
     _password(uow, user, cmd.password_hash, False)
     log_change(uow, cmd, user, "password_set_by_link", row, row)
-    return {"user": user, "must_change": False}
+    return PasswordSet(user, False)
 
 
-def sign_in_attempt(uow: UnitOfWork, cmd: SignInAttempt) -> dict[str, Any]:
+def sign_in_attempt(uow: UnitOfWork, cmd: SignInAttempt) -> SignInOutcome:
     """Count a failure (locking at the limit) or clear the count; a person without an account gets none made."""
     current = account(uow.connection, cmd.user)
     if current is None:
-        return {"locked": False}
+        return SignInOutcome(False)
     if cmd.succeeded:
         if current.failed_attempts or current.locked_until is not None:
             _store(uow, cmd.user, {"failed_attempts": 0, "locked_until": None})
-        return {"locked": False}
+        return SignInOutcome(False)
     failed = current.failed_attempts + 1
     if failed >= cmd.lockout.attempts:
         _store(uow, cmd.user, {"failed_attempts": 0, "locked_until": uow.now + timedelta(minutes=cmd.lockout.minutes)})
         row = person_row(uow.connection, cmd.user)
         if row is not None:
             log_change(uow, cmd, cmd.user, "locked", row, row)
-        return {"locked": True}
+        return SignInOutcome(True)
     _store(uow, cmd.user, {"failed_attempts": failed})
-    return {"locked": False}
+    return SignInOutcome(False)
 
 
-def link_identity(uow: UnitOfWork, cmd: LinkIdentity) -> dict[str, Any]:
+def link_identity(uow: UnitOfWork, cmd: LinkIdentity) -> IdentityLinked:
     authorize_admin(uow, cmd)
     row = existing_person(uow, cmd.user)
     taken = person_for_identity(uow.connection, cmd.issuer, cmd.subject)
@@ -295,4 +340,4 @@ def link_identity(uow: UnitOfWork, cmd: LinkIdentity) -> dict[str, Any]:
     uow.connection.execute(insert(_IDENTITIES), {"issuer": cmd.issuer, "subject": cmd.subject, "user": cmd.user,
                                                  "added_at": uow.now})  # fmt: skip
     log_change(uow, cmd, cmd.user, "identity_linked", row, row)
-    return {"user": cmd.user, "issuer": cmd.issuer}
+    return IdentityLinked(cmd.user, cmd.issuer)

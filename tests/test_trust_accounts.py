@@ -81,7 +81,7 @@ def test_a_link_is_hashed_expires_and_works_once(admin_book: Casebook) -> None:
         assert token not in repr(c.execute(sa.text("SELECT * FROM account_links")).all())
     use = accounts.UseLink(actor="system", token_hash=accounts.hash_token(token),
                            password_hash=accounts.hash_password("tm2 chose this"))  # fmt: skip
-    assert admin_book.handle(use)["user"] == "tm2"
+    assert admin_book.handle(use).user == "tm2"
     with pytest.raises(RuleRefused, match="not valid"):
         admin_book.handle(use)
     assert StoredAccounts(admin_book).verify("tm2", "tm2 chose this") == Verified("tm2")

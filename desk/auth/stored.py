@@ -45,7 +45,7 @@ class StoredAccounts:
         except RuleRefused:
             return Refused(RefusalReason.BAD_CREDENTIALS)
         if not right:
-            return Refused(RefusalReason.LOCKED if outcome["locked"] else RefusalReason.BAD_CREDENTIALS)
+            return Refused(RefusalReason.LOCKED if outcome.locked else RefusalReason.BAD_CREDENTIALS)
         return Verified(found.user, must_change=found.must_change)
 
     def active_person(self, person_id: str) -> Person | None:
