@@ -115,9 +115,11 @@ def test_every_event_records_who_entered_it_and_the_person_it_was_for_is_told(db
     assert f"by su1, entered by {os_account()} [manual]" in cli("history", SO, json_out=False).out
     told = [n for n in ok(cli, "notifications", "--recipient", "su1") if n["kind"] == "entered_on_your_behalf"]
     assert len(told) == 1
-    assert told[0]["subject"] == f"{SO}: allocate_iro was recorded on your behalf"
+    assert (
+        told[0]["subject"] == f"{SO}: “Allocate a named IRO” was recorded on your behalf"
+    )  # the event as people say it
     assert told[0]["case"] == SO and "C-1" not in told[0]["body"]  # no child's identifier
-    assert f"{os_account()} recorded allocate_iro on case {SO}" in told[0]["body"]
+    assert f"{os_account()} recorded “Allocate a named IRO” on case {SO}" in told[0]["body"]
 
 
 def test_an_event_entered_by_its_own_actor_tells_nobody(db_url: str, cli: Cli) -> None:
