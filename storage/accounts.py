@@ -305,7 +305,12 @@ def use_link(uow: UnitOfWork, cmd: UseLink) -> PasswordSet:
     row = existing_person(uow, user)
     if not row["active"]:
         raise Refused("this link is not valid: ask an admin for a new one")
-    uow.connection.execute(update(link).where(link.c.token_hash == cmd.token_hash).values(used_at=uow.now))
+    # used once, even by two at the same moment: the second waits on the row, then finds it used
+    taken = uow.connection.execute(
+        update(link).where(link.c.token_hash == cmd.token_hash, link.c.used_at.is_(None)).values(used_at=uow.now)
+    ).rowcount
+    if taken != 1:
+        raise Refused(LINK_NOT_VALID)
     _password(uow, user, cmd.password_hash, False)
     log_change(uow, cmd, user, "password_set_by_link", row, row)
     return PasswordSet(user, False)

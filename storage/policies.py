@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -64,15 +65,25 @@ class PolicyBook:
         self.current = current
         self.current_hash = policy_hash(current)
         self._by_id: dict[int, Policy] = {}
-        self._inserted: int | None = None  # the id this process stored the policy in force under, until committed
-        self._current_id: int | None = None  # the committed id of the policy in force, once known
+        # the id this thread's transaction stored the policy in force under, until it commits (each thread runs its
+        # own transactions: one thread's commit says nothing of another's insert)
+        self._local = threading.local()
+
+    @property
+    def _inserted(self) -> int | None:
+        found: int | None = getattr(self._local, "inserted", None)
+        return found
+
+    def begin(self) -> None:
+        """A transaction begins on this thread: nothing it stores is known to have committed yet (a failed one
+        before it stored something that never landed)."""
+        self._local.inserted = None
 
     def committed(self) -> None:
         """The transaction that may have stored the policy in force committed: its id can be cached."""
         if self._inserted is not None:
             self._by_id[self._inserted] = self.current
-            self._current_id = self._inserted
-            self._inserted = None
+            self._local.inserted = None
 
     def get(self, connection: Connection, policy_id: int) -> Policy:
         """The stored policy with this id."""
@@ -103,13 +114,8 @@ class PolicyBook:
 
     def current_id(self, connection: Connection, now: datetime) -> int:
         """The id of the policy in force, stored now if this is its first case (two processes storing it at once
-        both get the one row: the insert does nothing on a conflict). Stored policies are never deleted, so an id
-        found committed is kept: a day's registrations ask once, not once each."""
-        if self._current_id is not None:
-            return self._current_id
+        both get the one row: the insert does nothing on a conflict). Asked once per unit of work (it keeps the id)."""
         found: int | None = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
-        if found is not None and found != self._inserted:
-            self._current_id = found  # a row this process did not insert was committed by whoever did
         if found is not None:
             return found
         # each dialect's own INSERT … ON CONFLICT, imported only here: the command line never loads the other's
@@ -127,5 +133,5 @@ class PolicyBook:
         stored = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
         if stored is None:  # pragma: no cover - the insert above, or a concurrent one, stored it
             raise LookupError("the policy in force could not be stored")
-        self._inserted = int(stored)
+        self._local.inserted = int(stored)
         return int(stored)

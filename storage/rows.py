@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, bindparam, case, select
@@ -33,7 +34,7 @@ from storage.models import deadlines as _DEADLINES
 from storage.models import escalations as _ESCALATIONS
 from storage.models import people as _PEOPLE
 
-__all__ = ["Loaded", "Stamp", "entry_from_row", "escalation_snapshot", "load_cases", "load_people"]
+__all__ = ["Loaded", "Stamp", "disposed_refusal", "entry_from_row", "escalation_snapshot", "load_cases", "load_people"]
 
 
 Stamp = tuple[str | None, str]  # who entered a log entry (None: nobody recorded) and through which channel
@@ -152,7 +153,12 @@ def load_people(connection: Connection, users: Sequence[str]) -> dict[str, Perso
     return found
 
 
-def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = True) -> list[Loaded]:
+def disposed_refusal(ref: str, on: date) -> str:
+    return f"case {ref!r} was disposed of on {on}: only its tombstone is kept"
+
+
+def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = True,
+               disposed: dict[str, date] | None = None) -> list[Loaded]:  # fmt: skip
     """Case aggregates by id: three queries, read as plain rows (the hot path of the sweep).
 
     ``complete=False`` reads the working set the rules consult — open deadlines, and the deadlines that track a
@@ -242,7 +248,10 @@ def load_cases(connection: Connection, ids: Sequence[int], *, complete: bool = T
         disposed_on,
     ) in connection.execute(_SELECT_CASES, {"ids": ids}):
         if disposed_on is not None:
-            raise Refused(f"case {ref!r} was disposed of on {disposed_on}: only its tombstone is kept")
+            if disposed is None:
+                raise Refused(disposed_refusal(ref, disposed_on))
+            disposed[ref] = disposed_on  # the caller refuses the commands that name it, one by one
+            continue
         case_kind = _KINDS[kind]
         case = CaseFile(
             ref=ref,

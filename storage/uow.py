@@ -35,7 +35,7 @@ from storage.errors import Busy, Fault, Unavailable, record_fault
 from storage.models import cases as _CASES
 from storage.models import escalations as _ESCALATIONS
 from storage.policies import PolicyBook
-from storage.rows import Loaded, Stamp, load_cases, load_people
+from storage.rows import Loaded, Stamp, disposed_refusal, load_cases, load_people
 from storage.writes import Conflict, Writes
 
 __all__ = ["HOOKS", "Directory", "UnitOfWork", "transaction"]
@@ -87,12 +87,15 @@ class UnitOfWork:
         self.source = source  # the flow run that carried the work, if any (stamped on the log)
         self.people = Directory(connection)
         self.policies = policies if policies is not None else PolicyBook(policy)
+        self.policies.begin()
+        self._policy_id: int | None = None  # the policy in force's id, asked once per unit of work
         self.casework = Casework(self.policies.current, self.people)  # the policy in force: for new cases
         self._rules: dict[int, Casework] = {}
         self.events: list[DomainEvent] = []
         self._locks = connection.dialect.name == "postgresql"
         self._cases: dict[str, Loaded] = {}
         self._absent: set[str] = set()  # references looked up under their lock and found not in use
+        self._disposed: dict[str, date] = {}  # cases named that were disposed of: their tombstones, by reference
         self._reserved: set[str] = set()  # names this transaction holds an advisory lock on (PostgreSQL)
         self._entries: dict[str, list[LogEntry]] = {}
         self._stamps: dict[str, list[Stamp]] = {}
@@ -109,16 +112,18 @@ class UnitOfWork:
     def case(self, ref: str) -> Loaded:
         """The case, taken for this transaction (refuses an unknown reference)."""
         loaded = self._cases.get(ref)
-        if loaded is None:
+        if loaded is None and ref not in self._disposed:
             self.take([ref])
             loaded = self._cases.get(ref)
-            if loaded is None:
-                raise Refused(f"unknown case {ref!r}")
+        if ref in self._disposed:  # refused on its own: the rest of a batch goes on
+            raise Refused(disposed_refusal(ref, self._disposed[ref]))
+        if loaded is None:
+            raise Refused(f"unknown case {ref!r}")
         return loaded
 
     def take(self, refs: Sequence[str]) -> None:
         """Lock and load the cases named (unknown ones are left out): one query for the ids, three to load."""
-        wanted = [r for r in dict.fromkeys(refs) if r not in self._cases]
+        wanted = [r for r in dict.fromkeys(refs) if r not in self._cases and r not in self._disposed]
         if not wanted:
             return
         query = select(_CASES.c.id).where(_CASES.c.ref.in_(wanted)).order_by(_CASES.c.id)
@@ -126,7 +131,7 @@ class UnitOfWork:
             query = query.with_for_update()  # in id order: two transactions lock shared cases in the same order
         ids = list(self.connection.scalars(query))
         _hook("locked", wanted)
-        self._adopt(load_cases(self.connection, ids, complete=False))
+        self._adopt(load_cases(self.connection, ids, complete=False, disposed=self._disposed))
 
     def claim_due(self, as_of: date, limit: int) -> list[Loaded]:
         """The sweep's claim: up to ``limit`` cases with a deadline due before ``as_of``, none another transaction
@@ -195,7 +200,7 @@ class UnitOfWork:
 
     def exists(self, ref: str) -> bool:
         """Is the reference in use? Asked under a lock on the reference itself (``reserve``)."""
-        if ref in self._cases:
+        if ref in self._cases or ref in self._disposed:
             return True
         if ref in self._absent:
             return False
@@ -203,14 +208,18 @@ class UnitOfWork:
         return self.connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
 
     def take_all(self, refs: Sequence[str], new: Sequence[str] = ()) -> None:
-        """Ready a batch's cases at once: the references it would open (``new``) reserved first, in one order (two
-        batches queue rather than deadlock), then one ``take`` of every case named; a reference to open that is
-        not in use is remembered as free, for ``exists``."""
-        fresh = sorted({r for r in new if r not in self._cases and r not in self._absent})
+        """Ready a batch's cases at once: one ``take`` of every case named; then the references it would open
+        (``new``) reserved in one order and looked up in one query — rows before names, as an event that opens a
+        linked case takes them, so the two queue rather than deadlock. A reference to open that is not in use is
+        remembered as free, for ``exists``."""
+        self.take(refs)
+        fresh = sorted({r for r in new if r not in self._cases and r not in self._absent and r not in self._disposed})
+        if not fresh:
+            return
         for ref in fresh:
             self.reserve("case", ref)
-        self.take([*refs, *fresh])
-        self._absent.update(r for r in fresh if r not in self._cases)
+        in_use = set(self.connection.scalars(select(_CASES.c.ref).where(_CASES.c.ref.in_(fresh))))
+        self._absent.update(r for r in fresh if r not in in_use)
 
     # -- recording what happened -----------------------------------------------------------------------------------
 
@@ -223,7 +232,9 @@ class UnitOfWork:
         if like is not None and like.policy_id is not None:
             loaded.policy_id = like.policy_id
         else:
-            loaded.policy_id = self.policies.current_id(self.connection, self.now)
+            if self._policy_id is None:
+                self._policy_id = self.policies.current_id(self.connection, self.now)
+            loaded.policy_id = self._policy_id
         self.record(loaded, [entry])
         return loaded
 

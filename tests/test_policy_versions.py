@@ -86,3 +86,25 @@ def test_an_ended_case_keeps_its_policy_and_replays_under_it(
     monkeypatch.setenv("ORDERWATCH_POLICY", str(local))
     assert cli("policy", "migrate", "--dry-run").json["cases"] == []
     assert cli("replay", "SO-1").json["reproduced"] is True
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_policy_stored_by_a_transaction_that_rolled_back_is_never_taken_as_stored(book: object) -> None:
+    """A unit of work that stored the policy in force and then failed leaves nothing behind: a later commit (of
+    anything) must not make the process believe that row exists, or every registration after it would fail."""
+    from datetime import date
+
+    from machines.supervision_order import SORegistration
+    from storage.casebook import Casebook
+    from storage.commands import AddPerson, Register
+    from storage.uow import UnitOfWork
+    from tests.conftest import FIXED_NOW
+
+    assert isinstance(book, Casebook)
+    with pytest.raises(RuntimeError), book.engine.begin() as connection:
+        uow = UnitOfWork(connection, book.policy, now=FIXED_NOW, source=None, policies=book.policies)
+        assert uow.policies.current_id(connection, FIXED_NOW) > 0
+        raise RuntimeError("the transaction fails after storing the policy")
+    book.handle(AddPerson(actor="test-setup", user="sw9", role="social_worker", manager="tm1"))
+    reg = SORegistration("SO-P1", "C-P1", date(2026, 1, 15), notified_on=date(2026, 1, 16), social_worker="sw1")
+    assert book.handle(Register(actor="sw1", registration=reg, on=date(2026, 1, 16))).case == "SO-P1"

@@ -3,10 +3,15 @@ keeps a tombstone, and leaves every chain verifiable; nothing else may erase a l
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 import sqlalchemy as sa
 
+from machines.supervision_order import SORegistration
 from storage import chain
+from storage.casebook import Casebook
+from storage.commands import Fire, Register
 from storage.db import make_engine
 from storage.models import events
 from tests.conftest import Cli, snapshot
@@ -80,6 +85,20 @@ def test_disposal_keeps_a_tombstone_and_every_chain_verifies(cli: Cli, db_url: s
     assert cli("retention", "--dry-run").json == []
     # the other cases are as they were
     assert cli("show", CP, "--actor", "hos1").json["case"] == CP and cli("replay", "SO-2").rc == 0
+    # in a batch, each command naming the tombstone is refused on its own; the rest of the day's work lands
+    engine = make_engine(db_url)
+    try:
+        book = Casebook(engine, clock=lambda: datetime(2035, 1, 2, 9, tzinfo=UTC))
+        on = date(2035, 1, 2)
+        reg = SORegistration("SO-9", "C-9", date(2034, 12, 20), notified_on=on, social_worker="sw1")
+        again = SORegistration(SO, "C-1", date(2034, 12, 20), notified_on=on, social_worker="sw1")
+        results = book.handle_all([Fire(actor="legal1", ref=SO, event="discharge", on=on),
+                                   Register(actor="sw1", registration=again, on=on),
+                                   Register(actor="sw1", registration=reg, on=on)])  # fmt: skip
+    finally:
+        engine.dispose()
+    assert [type(r).__name__ for r in results] == ["Refused", "Refused", "Opened"], results
+    assert "disposed of" in str(results[0]) and "already registered" in str(results[1])
 
 
 def test_only_a_disposal_erases_and_a_forged_erasure_is_caught(cli: Cli, db_url: str,

@@ -64,7 +64,8 @@ def _context(request: Request, page: CasePage | None) -> FieldContext:
     if page is not None:
         named = list(dict.fromkeys([*page.case.people.values(), *page.people]))
         shown = {m.user: m.display_name for m in book.people("", None, list(page.people))}
-        case_people = [(u, _who(u, shown.get(u), page.people[u].role.value)) for u in named if u in page.people]
+        # the case's people and their managers, active ones only (a leaver named on the case is not offered)
+        case_people = [(u, _who(u, shown[u], page.people[u].role.value)) for u in named if u in shown]
     return FieldContext(by_role, case_people)
 
 
