@@ -18,9 +18,8 @@ from typing import Any, Protocol
 
 from starlette.datastructures import ImmutableMultiDict
 
-from machines.errors import Refused
-from machines.spec import Field, FieldKind
-from machines.wording import long_date, value_words, words
+from machines.spec import Field, FieldKind, FieldProblem
+from machines.wording import long_date, role_words, value_words, words
 
 __all__ = [
     "WIDGETS",
@@ -387,6 +386,11 @@ def blank_fields(specs: Mapping[str, Field], typed: Mapping[str, Any] | None = N
     return [FormField(k, s, widgets.get(k) or widget_for(s), typed.get(k)) for k, s in specs.items()]
 
 
+def person_label(user: str, display_name: str | None, role: str) -> str:
+    """A person as a form offers them: their name where one is recorded, with the user name the record keeps."""
+    return f"{display_name} — {user} ({role_words(role)})" if display_name else f"{user} ({role_words(role)})"
+
+
 def read_fields(specs: Mapping[str, Field], form: FormData, widgets: Mapping[str, Widget] | None = None) -> FormRead:
     """Read every field of a submitted form."""
     out = FormRead()
@@ -400,16 +404,13 @@ def read_fields(specs: Mapping[str, Field], form: FormData, widgets: Mapping[str
     return out
 
 
-_HERE = "\x00"  # stands for the event and the key in a field's refusal, which the form says beside the field instead
-
-
 def _malformed(spec: Field, value: Any) -> str | None:
     """What the event's own rules say is wrong with an answer (a task without its owner, say), as the field's error
     — rather than as a refusal of the whole form after it was sent."""
     try:
-        spec.parse(_HERE, _HERE, value)
-    except Refused as refused:
-        said = str(refused).replace(f"{_HERE}: {_HERE}: ", "").replace(f"{_HERE}: {_HERE} ", "").replace(_HERE, "")
+        spec.parse("", "", value)
+    except FieldProblem as problem:
+        said = problem.detail.removeprefix(":").strip()
         return said[:1].upper() + said[1:]
     return None
 

@@ -39,6 +39,7 @@ __all__ = [
     "EventSpec",
     "Field",
     "FieldKind",
+    "FieldProblem",
     "Procedure",
     "Raised",
     "Registration",
@@ -72,6 +73,15 @@ class FieldKind(StrEnum):
 _TRUE, _FALSE = ("true", "yes"), ("false", "no")
 
 
+class FieldProblem(Refused):
+    """A field's value its kind refuses. The message names the event and the key; ``detail`` is what is wrong on its
+    own (`` must not be empty``, ``: task 1 must be …``), for a form that says it beside the field."""
+
+    def __init__(self, event: str, key: str, detail: str) -> None:
+        super().__init__(f"{event}: {key}{detail}")
+        self.detail = detail
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """One field an event carries (``--set KEY=VALUE``; a form field in the desk)."""
@@ -93,19 +103,19 @@ class Field:
         if isinstance(raw, str):
             raw = raw.strip()
         if raw in ("", None):
-            raise Refused(f"{event}: {key} must not be empty")
+            raise FieldProblem(event, key, " must not be empty")
         if self.kind is FieldKind.DATE:
             if isinstance(raw, date):
                 if not in_range(raw):
-                    raise Refused(f"{event}: {key}: {raw} is outside the years 1900-2100")
+                    raise FieldProblem(event, key, f": {raw} is outside the years 1900-2100")
                 return raw
             try:
                 return parse_date(str(raw))
             except ValueError as exc:
-                raise Refused(f"{event}: {key}: {exc}") from None
+                raise FieldProblem(event, key, f": {exc}") from None
         if self.kind is FieldKind.CHOICE:
             if raw not in self.choices:
-                raise Refused(f"{event}: {key} must be one of {', '.join(self.choices)} (got {shown(raw)})")
+                raise FieldProblem(event, key, f" must be one of {', '.join(self.choices)} (got {shown(raw)})")
             return raw
         if self.kind is FieldKind.BOOL:
             if isinstance(raw, bool):
@@ -114,11 +124,11 @@ class Field:
                 return True
             if str(raw).lower() in _FALSE:
                 return False
-            raise Refused(f"{event}: {key} must be true or false (got {shown(raw)})")
+            raise FieldProblem(event, key, f" must be true or false (got {shown(raw)})")
         if self.kind is FieldKind.PEOPLE:
             names = raw if isinstance(raw, list) else [n.strip() for n in str(raw).split(",") if n.strip()]
             if not names:
-                raise Refused(f"{event}: {key} must name at least one person")
+                raise FieldProblem(event, key, " must name at least one person")
             return [str(n) for n in names]
         if self.kind is FieldKind.LIST:
             return self._words(event, key, raw)
@@ -130,12 +140,12 @@ class Field:
         words = [str(w).strip() for w in raw] if isinstance(raw, list) else str(raw).split(",")
         words = [w.strip() for w in words if w.strip()]
         if not words:
-            raise Refused(f"{event}: {key} must list at least one item")
+            raise FieldProblem(event, key, " must list at least one item")
         unknown = [w for w in words if self.choices and w not in self.choices]
         if unknown:
-            raise Refused(f"{event}: {key}: unknown item {unknown[0]!r} (one of {', '.join(self.choices)})")
+            raise FieldProblem(event, key, f": unknown item {unknown[0]!r} (one of {', '.join(self.choices)})")
         if len(set(words)) != len(words):
-            raise Refused(f"{event}: {key} lists an item twice")
+            raise FieldProblem(event, key, " lists an item twice")
         return words
 
     def _tasks(self, event: str, key: str, raw: Any) -> str | list[dict[str, str]]:
@@ -148,10 +158,10 @@ class Field:
         out = []
         for n, (owner, task) in enumerate(pairs, 1):
             if not owner.strip() or not task.strip():
-                raise Refused(f"{event}: {key}: task {n} must be 'owner: task' (who is responsible for what)")
+                raise FieldProblem(event, key, f": task {n} must be 'owner: task' (who is responsible for what)")
             out.append({"owner": owner.strip(), "task": task.strip()})
         if not out:
-            raise Refused(f"{event}: {key} must list at least one task ('owner: task; owner: task')")
+            raise FieldProblem(event, key, " must list at least one task ('owner: task; owner: task')")
         return out
 
     def describe(self) -> str:

@@ -20,7 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from desk.forms import FieldContext, FormField, Widget, blank_fields, date_typed, form_items, read_fields
+from desk.forms import (
+    FieldContext,
+    FormField,
+    Widget,
+    blank_fields,
+    date_typed,
+    form_items,
+    person_label,
+    read_fields,
+)
 from desk.web import (
     CurrentPerson,
     PageRefused,
@@ -39,7 +48,7 @@ from machines.model import MappingDirectory, Person
 from machines.permissions import escalation_refusal, refusal
 from machines.procedures import PROCEDURES
 from machines.spec import EventSpec, Field, FieldKind
-from machines.wording import long_date, role_words
+from machines.wording import long_date
 from storage.commands import ActOnEscalation, Fire
 from storage.desk_case import CasePage
 from storage.ids import parse_escalation_id
@@ -58,20 +67,15 @@ def _context(request: Request, page: CasePage | None) -> FieldContext:
     book = reads(request)
 
     def by_role(role: str | None) -> list[tuple[str, str]]:
-        return [(m.user, _who(m.user, m.display_name, m.role)) for m in book.people("", role)]
+        return [(m.user, person_label(m.user, m.display_name, m.role)) for m in book.people("", role)]
 
     case_people: list[tuple[str, str]] = []
     if page is not None:
         named = list(dict.fromkeys([*page.case.people.values(), *page.people]))
         shown = {m.user: m.display_name for m in book.people("", None, list(page.people))}
         # the case's people and their managers, active ones only (a leaver named on the case is not offered)
-        case_people = [(u, _who(u, shown[u], page.people[u].role.value)) for u in named if u in shown]
+        case_people = [(u, person_label(u, shown[u], page.people[u].role.value)) for u in named if u in shown]
     return FieldContext(by_role, case_people)
-
-
-def _who(user: str, display_name: str | None, role: str) -> str:
-    """A person as a form offers them: their name where one is recorded, with the user name the record keeps."""
-    return f"{display_name} — {user} ({role_words(role)})" if display_name else f"{user} ({role_words(role)})"
 
 
 def _when(label: str | None) -> Field:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from desk.auth.accounts import Person
+from desk.forms import person_label
 from desk.web import CurrentPerson, PageRefused, desk_state, flash, render, today, writes
 from machines.errors import Refused
 from machines.model import Role
@@ -70,7 +71,7 @@ def _role_choices() -> list[tuple[str, str]]:
 
 
 def _manager_choices(request: Request) -> list[tuple[str, str]]:
-    return [(p.user, f"{p.user} ({role_words(p.role)})") for p in _everyone(request) if p.active]
+    return [(p.user, person_label(p.user, p.display_name, p.role)) for p in _everyone(request) if p.active]
 
 
 @router.post("/people/new")
