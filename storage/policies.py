@@ -55,6 +55,13 @@ def policy_from_settings(settings: dict[str, Any]) -> Policy:
     return Policy.from_mapping(data)
 
 
+class _Inserted(threading.local):
+    """The id this thread's transaction stored the policy in force under, until it commits (each thread runs its own
+    transactions: one thread's commit says nothing of another's insert)."""
+
+    id: int | None = None
+
+
 class PolicyBook:
     """The policies of one database as one process sees them: the one in force, and the stored ones by id.
 
@@ -65,25 +72,18 @@ class PolicyBook:
         self.current = current
         self.current_hash = policy_hash(current)
         self._by_id: dict[int, Policy] = {}
-        # the id this thread's transaction stored the policy in force under, until it commits (each thread runs its
-        # own transactions: one thread's commit says nothing of another's insert)
-        self._local = threading.local()
-
-    @property
-    def _inserted(self) -> int | None:
-        found: int | None = getattr(self._local, "inserted", None)
-        return found
+        self._inserted = _Inserted()
 
     def begin(self) -> None:
         """A transaction begins on this thread: nothing it stores is known to have committed yet (a failed one
         before it stored something that never landed)."""
-        self._local.inserted = None
+        self._inserted.id = None
 
     def committed(self) -> None:
         """The transaction that may have stored the policy in force committed: its id can be cached."""
-        if self._inserted is not None:
-            self._by_id[self._inserted] = self.current
-            self._local.inserted = None
+        if self._inserted.id is not None:
+            self._by_id[self._inserted.id] = self.current
+            self._inserted.id = None
 
     def get(self, connection: Connection, policy_id: int) -> Policy:
         """The stored policy with this id."""
@@ -96,7 +96,7 @@ class PolicyBook:
         if row is None:
             raise LookupError(f"no policy {policy_id}")
         if row.hash == self.current_hash:
-            if policy_id != self._inserted:  # a row this process did not insert was committed by whoever did
+            if policy_id != self._inserted.id:  # a row this process did not insert was committed by whoever did
                 self._by_id[policy_id] = self.current
             return self.current
         policy = self._by_id[policy_id] = policy_from_settings(dict(row.settings))
@@ -133,5 +133,5 @@ class PolicyBook:
         stored = connection.scalar(select(_POLICIES.c.id).where(_POLICIES.c.hash == self.current_hash))
         if stored is None:  # pragma: no cover - the insert above, or a concurrent one, stored it
             raise LookupError("the policy in force could not be stored")
-        self._local.inserted = int(stored)
+        self._inserted.id = int(stored)
         return int(stored)

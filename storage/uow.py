@@ -112,12 +112,12 @@ class UnitOfWork:
     def case(self, ref: str) -> Loaded:
         """The case, taken for this transaction (refuses an unknown reference)."""
         loaded = self._cases.get(ref)
-        if loaded is None and ref not in self._disposed:
+        if loaded is None:
             self.take([ref])
             loaded = self._cases.get(ref)
-        if ref in self._disposed:  # refused on its own: the rest of a batch goes on
-            raise Refused(disposed_refusal(ref, self._disposed[ref]))
         if loaded is None:
+            if ref in self._disposed:  # refused on its own: the rest of a batch goes on
+                raise Refused(disposed_refusal(ref, self._disposed[ref]))
             raise Refused(f"unknown case {ref!r}")
         return loaded
 
@@ -204,22 +204,25 @@ class UnitOfWork:
             return True
         if ref in self._absent:
             return False
-        self.reserve("case", ref)
-        return self.connection.scalar(select(_CASES.c.id).where(_CASES.c.ref == ref)) is not None
+        return ref in self._look_up([ref])
+
+    def _look_up(self, refs: Sequence[str]) -> set[str]:
+        """Which of these references are in use, each reserved first (in one order: two transactions queue rather
+        than deadlock); the free ones are remembered, for ``exists``."""
+        for ref in sorted(refs):
+            self.reserve("case", ref)
+        in_use = set(self.connection.scalars(select(_CASES.c.ref).where(_CASES.c.ref.in_(list(refs)))))
+        self._absent.update(r for r in refs if r not in in_use)
+        return in_use
 
     def take_all(self, refs: Sequence[str], new: Sequence[str] = ()) -> None:
         """Ready a batch's cases at once: one ``take`` of every case named; then the references it would open
-        (``new``) reserved in one order and looked up in one query — rows before names, as an event that opens a
-        linked case takes them, so the two queue rather than deadlock. A reference to open that is not in use is
-        remembered as free, for ``exists``."""
+        (``new``) looked up together — rows before names, as an event that opens a linked case takes them, so the
+        two queue rather than deadlock."""
         self.take(refs)
-        fresh = sorted({r for r in new if r not in self._cases and r not in self._absent and r not in self._disposed})
-        if not fresh:
-            return
-        for ref in fresh:
-            self.reserve("case", ref)
-        in_use = set(self.connection.scalars(select(_CASES.c.ref).where(_CASES.c.ref.in_(fresh))))
-        self._absent.update(r for r in fresh if r not in in_use)
+        fresh = {r for r in new if r not in self._cases and r not in self._absent and r not in self._disposed}
+        if fresh:
+            self._look_up(sorted(fresh))
 
     # -- recording what happened -----------------------------------------------------------------------------------
 
