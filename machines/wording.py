@@ -33,6 +33,7 @@ __all__ = [
     "date_label",
     "deadline_words",
     "escalation_reason_words",
+    "event_title",
     "long_date",
     "role_words",
     "sentence",
@@ -205,10 +206,26 @@ class Told:
 
 
 def _spec(line: LogLine) -> EventSpec | None:
-    if line.escalation_no is not None:
-        return escalations.ACTIONS.get(line.event)
-    proc = PROCEDURES.get(CaseKind(line.case_kind)) if line.case_kind in {k.value for k in CaseKind} else None
-    return proc.events.get(line.event) if proc else None
+    return _spec_of(line.case_kind, line.event, escalation=line.escalation_no is not None)
+
+
+def _spec_of(case_kind: str, event: str, *, escalation: bool) -> EventSpec | None:
+    if escalation:
+        return escalations.ACTIONS.get(event)
+    proc = PROCEDURES.get(CaseKind(case_kind)) if case_kind in {k.value for k in CaseKind} else None
+    return proc.events.get(event) if proc else None
+
+
+def event_title(case_kind: str, event: str, *, escalation: bool = False) -> str:
+    """An event as people know it: its spec's title ("Allocate a named IRO"; a registration, "Register a Supervision
+    Order"), else its name in words."""
+    spec = _spec_of(case_kind, event, escalation=escalation)
+    if spec is not None:
+        return spec.title
+    proc = PROCEDURES.get(CaseKind(case_kind)) if case_kind in {k.value for k in CaseKind} else None
+    if proc is not None and proc.registration.event == event:
+        return f"Register a {proc.title}"
+    return words(event)
 
 
 def _done(title: str) -> str:

@@ -157,7 +157,7 @@ def people_with_role(connection: Connection, role: str | None, users: Sequence[s
     if users is not None:
         query = query.where(p.c.user.in_(list(users)))
     if role is not None:
-        query = query.where(_PEOPLE.c.role == role)
+        query = query.where(p.c.role == role)
     return [Member(*row) for row in connection.execute(query)]
 
 

@@ -25,9 +25,8 @@ from machines.events import (
     InvolvementStarted,
     NotificationDue,
 )
-from machines.model import CaseFile, LogEntry, Source
-from machines.procedures import PROCEDURES
-from machines.wording import deadline_words, escalation_reason_words, words
+from machines.model import CaseFile, CaseKind, LogEntry, Source
+from machines.wording import deadline_words, escalation_reason_words, event_title
 from storage.chain import head_of
 from storage.ids import escalation_id
 from storage.models import escalations as _ESCALATIONS
@@ -212,8 +211,8 @@ def write(connection: Connection, events: Sequence[DomainEvent], cases: Mapping[
 ON_BEHALF = "entered_on_your_behalf"
 
 
-def on_behalf_notices(ref: str, entries: Sequence[LogEntry], stamps: Sequence[tuple[str | None, str]],
-                      first_seq: int) -> list[Notice]:  # fmt: skip
+def on_behalf_notices(ref: str, kind: CaseKind, entries: Sequence[LogEntry],
+                      stamps: Sequence[tuple[str | None, str]], first_seq: int) -> list[Notice]:  # fmt: skip
     """A notice to the actor of each manual entry someone else entered on their behalf (the command line's
     ``--actor``, a flow run from the Prefect UI): the case reference, the event, who entered it and how — no
     personal data of the child."""
@@ -222,23 +221,12 @@ def on_behalf_notices(ref: str, entries: Sequence[LogEntry], stamps: Sequence[tu
         if entry.source is not Source.MANUAL or entered_by is None or entered_by == entry.actor:
             continue
         seq = first_seq + i
-        what = _titled(entry.event)
+        what = f"“{event_title(kind.value, entry.event, escalation=entry.escalation_no is not None)}”"
         subject = f"{ref}: {what} was recorded on your behalf"
         body = (f"{entered_by} recorded {what} on case {ref} on your behalf (on {entry.happened_on.isoformat()},"
                 f" through {channel}). If you did not ask for this, tell your manager.\n/cases/{ref}")  # fmt: skip
         out.append(Notice(f"{ON_BEHALF}:{ref}:{seq}", entry.actor, ON_BEHALF, ref, subject[:200], body))
     return out
-
-
-def _titled(event: str) -> str:
-    """An event as people know it: its spec's title in quotes ("Allocate a named IRO"), else its name in words."""
-    for procedure in PROCEDURES.values():
-        spec = procedure.events.get(event)
-        if spec is not None:
-            return f"“{spec.title}”"
-        if procedure.registration.event == event:
-            return f"“Register a {procedure.title}”"
-    return f"“{words(event)}”"
 
 
 def _involvements(connection: Connection, events: Sequence[DomainEvent], cases: Mapping[str, CaseFile]) -> None:

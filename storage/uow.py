@@ -269,7 +269,7 @@ class UnitOfWork:
             loaded = self._cases[ref]
             stamps = self._stamps.get(ref, [])
             first_seq = 1 if loaded.new else loaded.last_seq + 1
-            behalf.extend(outbox.on_behalf_notices(ref, entries, stamps, first_seq))
+            behalf.extend(outbox.on_behalf_notices(ref, loaded.case.kind, entries, stamps, first_seq))
             writes.add(self.connection, loaded, entries, self.now, self.source, stamps)
         writes.flush(self.connection)
         self._entries.clear()
