@@ -47,8 +47,10 @@ __all__ = [
     "MyWork",
     "NoteRow",
     "WorkItem",
+    "alive_when_missed",
     "escalations_for",
     "line",
+    "line_case_ids",
     "manages",
     "my_work",
     "notifications_for",
@@ -167,12 +169,12 @@ _SW = case_person(_CASES.c.people, "social_worker")
 _IRO = case_person(_CASES.c.people, "iro")
 
 
-def _line_case_ids(users: Sequence[str]) -> Any:
+def line_case_ids(users: Sequence[str]) -> Any:
     """The ids of the cases whose allocated social worker or IRO is one of ``users`` (two index searches)."""
     return union(select(_CASES.c.id).where(_SW.in_(users)), select(_CASES.c.id).where(_IRO.in_(users)))
 
 
-def _alive_when_missed(kinds: Iterable[str]) -> Any:
+def alive_when_missed(kinds: Iterable[str]) -> Any:
     """A missed deadline whose case is still in a state it lives in (its work may still be to do)."""
     parts = [and_(_DEADLINES.c.kind == k, _CASES.c.state.in_(sorted(RULES[k].alive_in))) for k in sorted(kinds)]
     return or_(*parts) if parts else false()
@@ -213,7 +215,7 @@ def _scoped_items(kinds: Iterable[str], as_of: date, horizon: date, case_ids: li
         .where(or_(and_(d.c.status == DeadlineStatus.OPEN.value,
                         or_(d.c.due_on <= horizon, and_(d.c.kind.in_(early), d.c.shown_from <= as_of))),
                    and_(d.c.status == DeadlineStatus.MISSED.value,
-                        d.c.due_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS), _alive_when_missed(kinds))))
+                        d.c.due_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS), alive_when_missed(kinds))))
         .order_by(d.c.due_on, d.c.id)
         .limit(ITEM_LIMIT + 1)
     )  # fmt: skip
@@ -303,7 +305,7 @@ def work_items(connection: Connection, reader: str, as_of: date, *, horizon_days
     if users is None:
         users = [] if everything and not team else [m.user for m in line(connection, reader)]
     horizon = as_of + timedelta(days=horizon_days)
-    scope = None if everything else list(connection.scalars(_line_case_ids(users)))
+    scope = None if everything else list(connection.scalars(line_case_ids(users)))
     kinds = set(RULES) - {k for k in RULES if k.startswith("escalation_")} if team else kinds_met_by(me.role)
     rows, more = _read_items(connection, kinds, as_of, horizon, scope)
     queue_rows: list[Any] = []
@@ -397,12 +399,12 @@ def escalations_for(connection: Connection, reader: str, *, team: bool = False, 
     everything = me.role in SEES_EVERY_CASE
     if team:
         if not everything:
-            query = query.where(e.c.case_id.in_(_line_case_ids(line_users())))
+            query = query.where(e.c.case_id.in_(line_case_ids(line_users())))
         query = query.where(e.c.raised_to != me.role.value)
     else:
         query = query.where(e.c.raised_to == me.role.value)
         if not everything and me.role not in QUEUE_ROLES:
-            query = query.where(e.c.case_id.in_(_line_case_ids(line_users())))
+            query = query.where(e.c.case_id.in_(line_case_ids(line_users())))
     page = query.order_by(e.c.raised_on, e.c.id).limit(limit).subquery()
     rows = list(connection.execute(
         select(e.c.id, c.c.ref, c.c.kind, e.c.no, e.c.reason, e.c.raised_to, e.c.raised_on, e.c.state, e.c.level,

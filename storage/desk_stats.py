@@ -18,7 +18,7 @@ from machines.calendar import add_months
 from machines.model import DeadlineStatus, EscalationState, Role
 from machines.policy import Policy
 from machines.procedures import RULES
-from storage.desk_queries import MISSED_LOOKBACK_DAYS, SEES_EVERY_CASE, _alive_when_missed, _line_case_ids, line, person
+from storage.desk_queries import MISSED_LOOKBACK_DAYS, SEES_EVERY_CASE, alive_when_missed, line, line_case_ids, person
 from storage.expressions import case_person
 from storage.models import cases as _CASES
 from storage.models import deadlines as _DEADLINES
@@ -98,7 +98,7 @@ def _overdue(
     missed = grouped.where(
         d.c.status == DeadlineStatus.MISSED.value,
         d.c.closed_on >= as_of - timedelta(days=MISSED_LOOKBACK_DAYS),
-        _alive_when_missed(CASEWORK_KINDS),
+        alive_when_missed(CASEWORK_KINDS),
         ~later,
         ~met_since,
     )
@@ -124,7 +124,7 @@ def dashboard(connection: Connection, policy: Policy, reader: str, as_of: date) 
     if me is None:
         return None
     everything = me.role in SEES_EVERY_CASE
-    case_ids = None if everything else _line_case_ids([m.user for m in line(connection, reader)])
+    case_ids = None if everything else line_case_ids([m.user for m in line(connection, reader)])
     if case_ids is not None and connection.dialect.name == "postgresql":
         # PostgreSQL plans the line's union again inside each of the five statements (220 ms p95 at 100k cases):
         # read it once. SQLite is the other way round: a long literal list groups slower than its subquery.
