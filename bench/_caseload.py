@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -172,13 +172,10 @@ def read_templates(engine: sa.Engine, refs: Sequence[str]) -> list[Template]:
     return out
 
 
-def _columns(template: Template, table: str) -> list[str]:
-    rows = template.rows[table]
-    return [k for k in rows[0] if k != "id"] if rows else []
-
-
-def copy_cases(engine: sa.Engine, templates: Sequence[Template], n: int, prefix: str, first_id: int) -> None:
-    """Insert ``n`` copies of the templates (round-robin) as cases ``prefix0000001…``, ids from ``first_id``."""
+def copy_cases(engine: sa.Engine, templates: Sequence[Template], n: int, prefix: str, first_id: int,
+               dress: Callable[[int, dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+    """Insert ``n`` copies of the templates (round-robin) as cases ``prefix0000001…``, ids from ``first_id``;
+    ``dress(i, case_row)``, if given, changes each copy's case row further (its people, say)."""
     placeholder = "%s" if engine.dialect.name == "postgresql" else "?"
     chunk = 20000
     with engine.begin() as c:
@@ -187,6 +184,7 @@ def copy_cases(engine: sa.Engine, templates: Sequence[Template], n: int, prefix:
         cursor = raw.cursor()
         for start in range(0, n, chunk):
             batch: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+            columns: dict[str, list[str]] = {}
             for i in range(start, min(n, start + chunk)):
                 t = templates[i % len(templates)]
                 case_id = first_id + i
@@ -196,17 +194,18 @@ def copy_cases(engine: sa.Engine, templates: Sequence[Template], n: int, prefix:
                         values = dict(row)
                         if table == "cases":
                             values.update(id=case_id, ref=ref, child_id=f"CHILD-{prefix}{i + 1:07d}")
+                            if dress is not None:
+                                dress(i, values)
                         else:
                             values.pop("id")
                             values["case_id"] = case_id
+                        columns.setdefault(table, list(values))
                         batch[table].append(tuple(values.values()))
             for table in TABLES:
-                if not batch[table]:
-                    continue
-                sample = next(t for t in templates if t.rows[table])
-                cols = ["id", *_columns(sample, table)] if table == "cases" else _columns(sample, table)
-                sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([placeholder] * len(cols))})"
-                cursor.executemany(sql, batch[table])
+                if batch[table]:
+                    cols = columns[table]
+                    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([placeholder] * len(cols))})"
+                    cursor.executemany(sql, batch[table])
     if engine.dialect.name == "postgresql":
         with engine.begin() as c:
             for table in TABLES:

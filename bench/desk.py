@@ -31,7 +31,17 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench._caseload import NOW, SWEEP_DAY, TABLES, VAR, clock, emit, log, make_templates, read_templates
+from bench._caseload import (
+    NOW,
+    SWEEP_DAY,
+    VAR,
+    clock,
+    copy_cases,
+    emit,
+    log,
+    make_templates,
+    read_templates,
+)
 from machines.policy import DEFAULT_POLICY
 from storage.casebook import Casebook
 from storage.db import make_engine
@@ -85,7 +95,7 @@ def build(url: str, cases: int) -> dict[str, Any]:
         policy_id = PolicyBook(DEFAULT_POLICY).current_id(c, NOW)  # the policy the copied cases run under
     for template in templates:
         template.rows["cases"][0]["policy_id"] = policy_id
-    _copy(engine, templates, cases)
+    copy_cases(engine, templates, cases, "C", 1, dress=_own_people)  # cases C0000001…
     with engine.begin() as c:  # the planner's statistics, as a deployment's maintenance would keep them
         # PostgreSQL: these tables only (a bare ANALYZE would take every schema of the shared test database)
         c.exec_driver_sql("ANALYZE" if engine.dialect.name == "sqlite" else f"ANALYZE {', '.join(metadata.tables)}")
@@ -96,48 +106,13 @@ def build(url: str, cases: int) -> dict[str, Any]:
     return {"built": True, "build_seconds": round(time.perf_counter() - started, 1)}
 
 
-def _copy(engine: sa.Engine, templates: list[Any], n: int) -> None:
-    """Copy the templates round-robin as cases C0000001…, each with its own social worker and IRO."""
-    placeholder = "%s" if engine.dialect.name == "postgresql" else "?"
-    chunk = 20000
-    with engine.begin() as c:
-        raw = c.connection.driver_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        for start in range(0, n, chunk):
-            batch: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
-            columns: dict[str, list[str]] = {}
-            for i in range(start, min(n, start + chunk)):
-                t = templates[i % len(templates)]
-                case_id = i + 1
-                for table in TABLES:
-                    for row in t.rows[table]:
-                        values = dict(row)
-                        if table == "cases":
-                            held = (
-                                json.loads(values["people"]) if isinstance(values["people"], str) else values["people"]
-                            )
-                            people = {"social_worker": f"sw{i // SW_CASES}"}
-                            if "iro" in held:
-                                people["iro"] = f"iro{i // IRO_CASES}"
-                            values.update(id=case_id, ref=f"C{i + 1:07d}", child_id=f"CHILD-{i + 1:07d}",
-                                          people=json.dumps(people))  # fmt: skip
-                        else:
-                            values.pop("id")
-                            values["case_id"] = case_id
-                        columns.setdefault(table, list(values))
-                        batch[table].append(tuple(values.values()))
-            for table in TABLES:
-                if batch[table]:
-                    cols = columns[table]
-                    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([placeholder] * len(cols))})"
-                    cursor.executemany(sql, batch[table])
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as c:
-            for table in TABLES:
-                c.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                )
+def _own_people(i: int, case: dict[str, Any]) -> None:
+    """Copy ``i`` gets a social worker (and, where the template has one, an IRO) of its own share of the staff."""
+    held = json.loads(case["people"]) if isinstance(case["people"], str) else case["people"]
+    people = {"social_worker": f"sw{i // SW_CASES}"}
+    if "iro" in held:
+        people["iro"] = f"iro{i // IRO_CASES}"
+    case.update(child_id=f"CHILD-{i + 1:07d}", people=json.dumps(people))
 
 
 # -- the desk in its own process --------------------------------------------------------------------------------------
