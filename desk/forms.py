@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from starlette.datastructures import ImmutableMultiDict
 
-from machines.spec import Field, FieldKind, FieldProblem
+from machines.errors import FieldProblem
+from machines.spec import Field, FieldKind
 from machines.wording import long_date, role_words, value_words, words
 
 __all__ = [

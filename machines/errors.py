@@ -1,8 +1,8 @@
-"""The one exception the domain raises for a request the rules refuse."""
+"""The one exception the domain raises for a request the rules refuse (and its kind for a malformed field)."""
 
 from __future__ import annotations
 
-__all__ = ["Refused"]
+__all__ = ["FieldProblem", "Refused"]
 
 
 class Refused(Exception):
@@ -21,3 +21,12 @@ class Refused(Exception):
     def __init__(self, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
         self.public = message if public is None else public
+
+
+class FieldProblem(Refused):
+    """A field's value its kind refuses. The message names the event and the key; ``detail`` is what is wrong on its
+    own (`` must not be empty``, ``: task 1 must be …``), for a form that says it beside the field."""
+
+    def __init__(self, event: str, key: str, detail: str) -> None:
+        super().__init__(f"{event}: {key}{detail}")
+        self.detail = detail

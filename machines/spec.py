@@ -11,7 +11,9 @@ the desk's forms, the README's tables, the simulator's choices — is derived fr
 >>> f.parse("hold_review", "outcome", "maybe")
 Traceback (most recent call last):
 ...
-machines.errors.Refused: hold_review: outcome must be one of step_down, extend (got 'maybe')
+machines.errors.FieldProblem: hold_review: outcome must be one of step_down, extend (got 'maybe')
+
+A ``FieldProblem`` is a ``Refused`` (exit 2, nothing changed) that also carries what is wrong on its own.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from machines.calendar import in_range, parse_date
-from machines.errors import Refused
+from machines.errors import FieldProblem, Refused
 from machines.model import CaseFile, CaseKind, Directory, Person, Role
 from machines.names import shown
 from machines.policy import Policy
@@ -39,7 +41,6 @@ __all__ = [
     "EventSpec",
     "Field",
     "FieldKind",
-    "FieldProblem",
     "Procedure",
     "Raised",
     "Registration",
@@ -71,15 +72,6 @@ class FieldKind(StrEnum):
 
 
 _TRUE, _FALSE = ("true", "yes"), ("false", "no")
-
-
-class FieldProblem(Refused):
-    """A field's value its kind refuses. The message names the event and the key; ``detail`` is what is wrong on its
-    own (`` must not be empty``, ``: task 1 must be …``), for a form that says it beside the field."""
-
-    def __init__(self, event: str, key: str, detail: str) -> None:
-        super().__init__(f"{event}: {key}{detail}")
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
